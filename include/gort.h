@@ -1,0 +1,250 @@
+/*
+ * gort.h - libgort, Go's goroutine runtime as a C library.
+ *
+ * One public header. Every name is gort_ / GORT_; every handle is opaque;
+ * the only struct bodies are frozen plain-data ones (a select case) and the
+ * fixed-size storage of the embeddable synchronisation types.
+ *
+ * Conventions (see docs/guide.md):
+ *  - Success is 0 or a non-negative count; failure is a negative GORT_E*.
+ *  - Every call that can block takes an absolute int64_t deadline last, in
+ *    gort_now() nanoseconds: GORT_NEVER waits forever, 0 only tries
+ *    (GORT_EAGAIN when it would block), a past deadline gives GORT_ETIMEDOUT.
+ *  - A cancelled goroutine's blocking calls return GORT_ECANCELED, forever.
+ *  - Every blocking call also works from a thread that is not a goroutine:
+ *    that thread blocks.
+ *  - NULL handles and bad sizes give GORT_EINVAL; they never crash.
+ */
+#ifndef GORT_H
+#define GORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#if !defined(_WIN32)
+#include <errno.h>
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define GORT_API __declspec(dllimport)
+#elif defined(__GNUC__)
+#define GORT_API __attribute__((visibility("default")))
+#else
+#define GORT_API
+#endif
+
+/* ---- Version ---------------------------------------------------------- */
+#define GORT_VERSION_MAJOR 0
+#define GORT_VERSION_MINOR 1
+#define GORT_VERSION_PATCH 0
+#define GORT_VERSION_STRING "0.1.0"
+#define GORT_VERSION_NUMBER                                                   \
+  (GORT_VERSION_MAJOR * 10000 + GORT_VERSION_MINOR * 100 + GORT_VERSION_PATCH)
+
+GORT_API int gort_version(void); /* MAJOR*10000 + MINOR*100 + PATCH */
+GORT_API const char *gort_version_string(void);
+
+/* ---- Errors ----------------------------------------------------------- */
+/* X(name, posix errno or fixed value, message). On POSIX a code is -errno;
+ * GORT_ECLOSED has no errno and the same fixed value everywhere. */
+#if defined(_WIN32)
+#define GORT__E(posix, fixed) (fixed)
+#else
+#define GORT__E(posix, fixed) (-(posix))
+#endif
+#define GORT_ERRNO_MAP(X)                                                     \
+  X(EINVAL, GORT__E(EINVAL, -4071), "invalid argument")                       \
+  X(ENOMEM, GORT__E(ENOMEM, -4057), "out of memory")                          \
+  X(EAGAIN, GORT__E(EAGAIN, -4088), "operation would block")                  \
+  X(ETIMEDOUT, GORT__E(ETIMEDOUT, -4039), "deadline exceeded")                \
+  X(ECANCELED, GORT__E(ECANCELED, -4081), "goroutine cancelled")              \
+  X(EPIPE, GORT__E(EPIPE, -4047), "channel closed")                           \
+  X(ECLOSED, -4095, "handle closed while in use")                             \
+  X(EBADF, GORT__E(EBADF, -4083), "bad file descriptor")                      \
+  X(EMFILE, GORT__E(EMFILE, -4066), "too many open files")                    \
+  X(ECONNREFUSED, GORT__E(ECONNREFUSED, -4078), "connection refused")         \
+  X(ECONNRESET, GORT__E(ECONNRESET, -4077), "connection reset by peer")       \
+  X(EADDRINUSE, GORT__E(EADDRINUSE, -4091), "address already in use")         \
+  X(EDEADLK, GORT__E(EDEADLK, -4045), "all goroutines are asleep: deadlock")  \
+  X(ENOTSUP, GORT__E(ENOTSUP, -4049), "operation not supported")              \
+  X(EBUSY, GORT__E(EBUSY, -4082), "resource busy")                            \
+  X(ESRCH, GORT__E(ESRCH, -4040), "not running in a goroutine")
+
+enum {
+#define GORT__XENUM(name, value, msg) GORT_##name = (value),
+  GORT_ERRNO_MAP(GORT__XENUM)
+#undef GORT__XENUM
+};
+
+GORT_API const char *gort_strerror(int err);  /* never NULL */
+GORT_API const char *gort_err_name(int err);  /* "GORT_ETIMEDOUT"; never NULL */
+GORT_API int gort_err_code(const char *name); /* "ETIMEDOUT" or "GORT_ETIMEDOUT"
+                                                 -> code; 0 if unknown */
+
+/* ---- Time ------------------------------------------------------------- */
+#define GORT_NEVER ((int64_t)-1)
+GORT_API int64_t gort_now(void);   /* monotonic nanoseconds */
+GORT_API int64_t gort_never(void); /* GORT_NEVER, for bindings */
+
+/* ---- Runtime and scheduler -------------------------------------------- */
+typedef struct gort_sched gort_sched;
+
+/* The default scheduler, started on first use; GORT_MAXPROCS sets its Ps. */
+GORT_API gort_sched *gort_sched_default(void);
+/* The scheduler of the calling goroutine, or the default one. */
+GORT_API gort_sched *gort_sched_current(void);
+GORT_API int gort_sched_new(gort_sched **out, int maxprocs); /* <=0: CPUs */
+/* Cancels every goroutine, waits for them to end (GORT_ETIMEDOUT if some
+ * are still running at the deadline; call again), then frees every stack,
+ * descriptor and thread. Every handle of s is invalid afterwards. */
+GORT_API int gort_sched_shutdown(gort_sched *s, int64_t deadline);
+GORT_API int gort_sched_maxprocs(gort_sched *s, int n); /* n>0 sets; returns
+                                                           the previous */
+GORT_API int64_t gort_sched_numgoroutine(gort_sched *s); /* live goroutines */
+
+/* Runs fn as a goroutine on the default scheduler and returns when it
+ * returns: 0, or GORT_EDEADLK when every goroutine is blocked with nothing
+ * left that could wake one (no timer, no blocking call in flight). */
+GORT_API int gort_main(void (*fn)(void *), void *arg);
+
+/* ---- Goroutines ------------------------------------------------------- */
+typedef struct gort_g gort_g;
+
+GORT_API int gort_go(void (*fn)(void *), void *arg); /* detached */
+/* s NULL: the current scheduler (default outside goroutines);
+ * stack_size 0: the default (GORT_STACK_SIZE, 64 KiB);
+ * out NULL: detached; else a handle to join/cancel, then gort_g_release. */
+GORT_API int gort_spawn(gort_sched *s, void (*fn)(void *), void *arg,
+                        size_t stack_size, gort_g **out);
+GORT_API int gort_join(gort_g *g, int64_t deadline); /* 0 once finished */
+GORT_API int gort_cancel(gort_g *g);
+GORT_API void gort_g_release(gort_g *g);
+GORT_API gort_g *gort_self(void); /* NULL outside goroutines; borrowed */
+GORT_API uint64_t gort_g_id(const gort_g *g);
+GORT_API int gort_g_cancelled(const gort_g *g); /* 1 once cancelled */
+GORT_API int gort_yield(void); /* GORT_ECANCELED once cancelled */
+GORT_API int gort_sleep(int64_t ns);
+GORT_API int gort_sleep_until(int64_t deadline);
+GORT_API size_t gort_stack_size_default(void);
+
+/* ---- Blocking work ---------------------------------------------------- */
+/* Runs fn on the runtime's pool of blocking threads while the calling
+ * goroutine parks (from a plain thread: runs fn there). Not interruptible:
+ * fn always runs to completion. */
+GORT_API int gort_blocking(void (*fn)(void *), void *arg);
+/* Brackets a region in which the calling goroutine may block its OS thread
+ * (Go's entersyscall/exitsyscall): its P is handed to another thread if the
+ * region lasts. Outside goroutines they do nothing. */
+GORT_API void gort_syscall_enter(void);
+GORT_API void gort_syscall_exit(void);
+
+/* ---- Lanes: goroutines that share one dedicated OS thread -------------- */
+typedef struct gort_lane gort_lane;
+GORT_API int gort_lane_new(gort_sched *s, gort_lane **out);
+GORT_API int gort_lane_spawn(gort_lane *l, void (*fn)(void *), void *arg,
+                             size_t stack_size, gort_g **out);
+/* Waits for every goroutine of the lane to end, stops its thread, frees it. */
+GORT_API int gort_lane_close(gort_lane *l, int64_t deadline);
+GORT_API gort_lane *gort_lane_current(void); /* NULL unless on a lane */
+
+/* ---- For language bindings -------------------------------------------- */
+/* A goroutine whose body belongs to another language runtime. libgort calls
+ * these around the body so each goroutine has its own interpreter state. */
+typedef struct gort_foreign_vt {
+  size_t size; /* sizeof(gort_foreign_vt), for growth */
+  void *(*runtime)(void);
+  void *(*state_new)(void *runtime);
+  void (*state_enter)(void *state);
+  int (*state_set_stack)(void *state, void *base, size_t size); /* optional */
+  void *(*call)(void *callable, void *args); /* NULL result: an error */
+  void (*report)(void *obj);                 /* called with the callable */
+  void (*drop)(void *obj);
+  void (*state_clear)(void *state);
+  void *(*state_leave)(void);
+  void (*state_delete)(void *state);
+} gort_foreign_vt;
+
+/* callable and args are owned (dropped) by the goroutine. lane NULL: runs
+ * anywhere. With out, the result is kept until gort_foreign_result takes it
+ * or the handle is released (then it is dropped). */
+GORT_API int gort_foreign_spawn(gort_sched *s, gort_lane *lane,
+                                const gort_foreign_vt *vt, void *callable,
+                                void *args, size_t stack_size, gort_g **out);
+/* Takes the finished goroutine's result (ownership passes to the caller):
+ * 0 and *result set (NULL if the call failed), GORT_EAGAIN if it has not
+ * finished, GORT_EINVAL if not foreign or already taken. */
+GORT_API int gort_foreign_result(gort_g *g, void **result);
+
+/* ---- Synchronisation: embeddable, static initialisers ------------------ */
+/* Fixed-size storage, frozen for the ABI; zero bytes are the initial state. */
+typedef struct gort_mutex { uint64_t opaque_[2]; } gort_mutex;
+typedef struct gort_rwmutex { uint64_t opaque_[4]; } gort_rwmutex;
+typedef struct gort_cond { uint64_t opaque_[2]; } gort_cond;
+typedef struct gort_wg { uint64_t opaque_[2]; } gort_wg;
+typedef struct gort_once { uint64_t opaque_[4]; } gort_once;
+/* A lock a running goroutine can re-take ahead of queued ones (barging,
+ * never handed off): for a binding's per-interpreter lock. */
+typedef struct gort_bargelock { uint64_t opaque_[2]; } gort_bargelock;
+typedef struct gort_sema gort_sema;
+
+#define GORT_MUTEX_INIT {{0, 0}}
+#define GORT_RWMUTEX_INIT {{0, 0, 0, 0}}
+#define GORT_COND_INIT {{0, 0}}
+#define GORT_WG_INIT {{0, 0}}
+#define GORT_ONCE_INIT {{0, 0, 0, 0}}
+#define GORT_BARGELOCK_INIT {{0, 0}}
+
+GORT_API void gort_mutex_init(gort_mutex *m);
+GORT_API int gort_mutex_lock(gort_mutex *m, int64_t deadline);
+GORT_API int gort_mutex_trylock(gort_mutex *m); /* 0 or GORT_EBUSY */
+GORT_API int gort_mutex_unlock(gort_mutex *m);  /* GORT_EINVAL if unlocked */
+
+GORT_API void gort_rwmutex_init(gort_rwmutex *rw);
+GORT_API int gort_rwmutex_rlock(gort_rwmutex *rw, int64_t deadline);
+GORT_API int gort_rwmutex_tryrlock(gort_rwmutex *rw);
+GORT_API int gort_rwmutex_runlock(gort_rwmutex *rw);
+GORT_API int gort_rwmutex_lock(gort_rwmutex *rw, int64_t deadline);
+GORT_API int gort_rwmutex_trylock(gort_rwmutex *rw);
+GORT_API int gort_rwmutex_unlock(gort_rwmutex *rw);
+
+GORT_API void gort_cond_init(gort_cond *c);
+/* Unlocks m, waits, and re-locks m before returning, whatever it returns. */
+GORT_API int gort_cond_wait(gort_cond *c, gort_mutex *m, int64_t deadline);
+GORT_API int gort_cond_signal(gort_cond *c);
+GORT_API int gort_cond_broadcast(gort_cond *c);
+
+GORT_API void gort_wg_init(gort_wg *wg);
+GORT_API int gort_wg_add(gort_wg *wg, int64_t n); /* GORT_EINVAL if < 0 */
+GORT_API int gort_wg_done(gort_wg *wg);
+GORT_API int gort_wg_wait(gort_wg *wg, int64_t deadline);
+
+GORT_API void gort_once_init(gort_once *o);
+/* Runs fn once; concurrent callers wait until it has returned. */
+GORT_API int gort_once_do(gort_once *o, void (*fn)(void *), void *arg);
+
+GORT_API void gort_bargelock_init(gort_bargelock *l);
+GORT_API int gort_bargelock_lock(gort_bargelock *l, int64_t deadline);
+GORT_API int gort_bargelock_trylock(gort_bargelock *l);
+GORT_API int gort_bargelock_unlock(gort_bargelock *l);
+
+GORT_API int gort_sema_new(gort_sema **out, int64_t count);
+GORT_API void gort_sema_free(gort_sema *s);
+GORT_API int gort_sema_acquire(gort_sema *s, int64_t deadline);
+GORT_API int gort_sema_release(gort_sema *s);
+GORT_API int64_t gort_sema_value(gort_sema *s);
+
+/* Sizes of the embeddable types, for bindings that allocate them. */
+GORT_API size_t gort_sizeof_mutex(void);
+GORT_API size_t gort_sizeof_rwmutex(void);
+GORT_API size_t gort_sizeof_cond(void);
+GORT_API size_t gort_sizeof_wg(void);
+GORT_API size_t gort_sizeof_once(void);
+GORT_API size_t gort_sizeof_bargelock(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GORT_H */

@@ -1,0 +1,71 @@
+/*
+ * mem_unix.c - address space for goroutine stacks.
+ *
+ * Stacks are reserved with MAP_NORESERVE so a million of them cost address
+ * space, not commit charge, and pages appear only when touched. Guard pages
+ * prefer MADV_GUARD_INSTALL (Linux 6.13+): it marks page-table entries and
+ * never splits the mapping, so a million guarded stacks stay a handful of
+ * VMAs. mprotect, the fallback, splits the VMA (two mappings per stack) and
+ * so is rationed by the caller against vm.max_map_count.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "os/os.h"
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+void *gort__os_map(size_t len)
+{
+  void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+void gort__os_unmap(void *p, size_t len) { munmap(p, len); }
+
+void gort__os_discard(void *p, size_t len)
+{
+  /* MADV_DONTNEED, not MADV_FREE: the RSS drops at once, which is what a
+   * user watching memory after a burst of goroutines expects. */
+  madvise(p, len, MADV_DONTNEED);
+}
+
+int gort__os_guard(void *p, size_t len, int allow_split)
+{
+  static int no_guard_install; /* EINVAL once: an older kernel */
+  if (!__atomic_load_n(&no_guard_install, __ATOMIC_RELAXED)) {
+    if (madvise(p, len, MADV_GUARD_INSTALL) == 0)
+      return 1;
+    __atomic_store_n(&no_guard_install, 1, __ATOMIC_RELAXED);
+  }
+  if (allow_split && mprotect(p, len, PROT_NONE) == 0)
+    return 2;
+  return 0;
+}
+
+size_t gort__os_pagesize(void)
+{
+  static size_t ps;
+  if (!ps)
+    ps = (size_t)sysconf(_SC_PAGESIZE);
+  return ps;
+}
+
+long gort__os_max_map_count(void)
+{
+  long n = -1;
+  FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
+  if (f) {
+    if (fscanf(f, "%ld", &n) != 1)
+      n = -1;
+    fclose(f);
+  }
+  return n;
+}

@@ -1,0 +1,364 @@
+/*
+ * goroutine.c - the goroutine API: spawn, join, cancel, yield, gort_main,
+ * and syscall regions.
+ *
+ * A handle is the descriptor itself. It holds a reference; the running
+ * goroutine holds another; the slot (stack and descriptor) goes back to the
+ * pool when both are gone. So a handle may outlive its goroutine (join
+ * after exit returns 0 as often as asked) until gort_g_release.
+ *
+ * Spawning from a goroutine takes the P for the few instructions it needs
+ * (stack cache, id cache, run queue) with one CAS on the P's state word; a
+ * P taken by sysmon meanwhile just sends the spawn down the global path.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched/sched.h"
+
+#define GOID_BATCH 16
+
+static uint64_t next_goid(gort__sched *s, gort__p *p)
+{
+  if (p) {
+    if (p->goidcache == p->goidcacheend) {
+      p->goidcache = atomic_fetch_add_explicit(&s->goidgen, GOID_BATCH,
+                                               memory_order_relaxed) +
+                     1;
+      p->goidcacheend = p->goidcache + GOID_BATCH;
+    }
+    return p->goidcache++;
+  }
+  return atomic_fetch_add_explicit(&s->goidgen, 1, memory_order_relaxed) + 1;
+}
+
+/* The P the calling goroutine may use for a moment, entered with a CAS;
+ * NULL if it has none (plain thread, lane, P retaken). */
+static gort__p *p_enter(gort__sched *s, gort__m *m)
+{
+  gort__p *p;
+  uint64_t e;
+  if (!m || m->sched != s || m->lane || !m->p)
+    return NULL;
+  p = m->p;
+  if (atomic_load_explicit(&m->curg, memory_order_relaxed) == NULL)
+    return p;
+  e = GORT__PSTATE(m->id, GORT__P_USER);
+  if (atomic_compare_exchange_strong_explicit(
+          &p->state, &e, GORT__PSTATE(m->id, GORT__P_RUNNING),
+          memory_order_acq_rel, memory_order_relaxed))
+    return p;
+  return NULL;
+}
+
+static void p_leave(gort__m *m, gort__p *p)
+{
+  if (p && atomic_load_explicit(&m->curg, memory_order_relaxed) != NULL)
+    atomic_store_explicit(&p->state, GORT__PSTATE(m->id, GORT__P_USER),
+                          memory_order_release);
+}
+
+/* Creates and queues a goroutine. lane/foreign may be NULL. */
+static int spawn(gort__sched *s, gort__lane *lane, gort__foreign *foreign,
+                 void (*fn)(void *), void *arg, size_t stack_size,
+                 gort_g **out)
+{
+  gort__m *m;
+  gort__p *p;
+  gort__g *g;
+  size_t size;
+
+  if (!fn || stack_size > GORT__STACK_MAX)
+    return GORT_EINVAL;
+  if (atomic_load_explicit(&s->stopping, memory_order_acquire))
+    return GORT_ECLOSED;
+  size = stack_size ? gort__stack_round(stack_size) : s->default_stack;
+  m = gort__getm();
+  p = p_enter(s, m);
+  g = gort__stack_alloc(s, p, size);
+  if (!g) {
+    p_leave(m, p);
+    return GORT_ENOMEM;
+  }
+  g->id = next_goid(s, p);
+  g->fn = fn;
+  g->arg = arg;
+  g->lane = lane;
+  g->foreign = foreign;
+  atomic_store_explicit(&g->refs, out ? 2 : 1, memory_order_relaxed);
+  gort__lock_init(&g->cancel_lock, GORT__RANK_LEAF - 1);
+  gort__timer_init(&g->timer, NULL, NULL);
+  gort__ctx_init(&g->ctx, g->stack_lo, g->stack_size, gort__g_bootstrap, g);
+  gort__fiber_create(g);
+  if (lane)
+    atomic_fetch_add_explicit(&lane->ngs, 1, memory_order_relaxed);
+  if (p)
+    atomic_store_explicit(
+        &p->nspawned,
+        atomic_load_explicit(&p->nspawned, memory_order_relaxed) + 1,
+        memory_order_relaxed);
+  else
+    atomic_fetch_add_explicit(&s->ng_extra, 1, memory_order_relaxed);
+  atomic_store_explicit(&g->status, GORT__G_RUNNABLE, memory_order_release);
+  if (out)
+    *out = (gort_g *)g;
+  if (lane) {
+    p_leave(m, p);
+    gort__lane_ready(lane, g);
+  } else if (p) {
+    uint32_t queued;
+    gort__runqput(p, g, true);
+    queued = atomic_load_explicit(&p->runqtail, memory_order_relaxed) -
+             atomic_load_explicit(&p->runqhead, memory_order_relaxed);
+    p_leave(m, p);
+    gort__wakep(s);
+    /* Backpressure: a goroutine spawning in a loop lets its queue run once
+     * it holds a quarter ring, so finished stacks come back hot instead of
+     * a million fresh ones being faulted in (Go can afford the backlog:
+     * its stacks start at 2 KiB of heap). */
+    if (queued >= GORT__RUNQ_SIZE / 4 &&
+        atomic_load_explicit(&m->curg, memory_order_relaxed) != NULL)
+      gort_yield();
+  } else {
+    gort__globrunqput(s, g);
+    gort__wakep(s);
+  }
+  return 0;
+}
+
+int gort__spawn_internal(gort__sched *s, gort__lane *lane,
+                         gort__foreign *foreign, void (*fn)(void *),
+                         void *arg, size_t stack_size, gort_g **out)
+{
+  return spawn(s, lane, foreign, fn, arg, stack_size, out);
+}
+
+GORT_API int gort_spawn(gort_sched *s, void (*fn)(void *), void *arg,
+                        size_t stack_size, gort_g **out)
+{
+  gort__sched *sc = gort__sched_get(s);
+  if (!sc)
+    return GORT_ENOMEM;
+  return spawn(sc, NULL, NULL, fn, arg, stack_size, out);
+}
+
+GORT_API int gort_go(void (*fn)(void *), void *arg)
+{
+  return gort_spawn(NULL, fn, arg, 0, NULL);
+}
+
+static bool join_validate(void *ctx)
+{
+  gort__g *g = ctx;
+  return atomic_load_explicit(&g->done, memory_order_acquire) == 0;
+}
+
+GORT_API int gort_join(gort_g *h, int64_t deadline)
+{
+  gort__g *g = (gort__g *)h;
+  gort__park_opts o = {0};
+  int r;
+  if (!g)
+    return GORT_EINVAL;
+  if ((r = gort__check_cancel()) != 0)
+    return r;
+  if (atomic_load_explicit(&g->done, memory_order_acquire))
+    return 0;
+  if (g == gort__getg())
+    return GORT_EDEADLK;
+  if ((r = gort__deadline_expired(deadline)) != 0)
+    return r;
+  o.validate = join_validate;
+  o.ctx = g;
+  o.reason = GORT__WR_JOIN;
+  r = gort__plot_park(&g->done, &o, deadline, NULL);
+  return r == GORT_EAGAIN ? 0 : r;
+}
+
+GORT_API int gort_cancel(gort_g *h)
+{
+  if (!h)
+    return GORT_EINVAL;
+  gort__cancel_g((gort__g *)h);
+  return 0;
+}
+
+GORT_API void gort_g_release(gort_g *h)
+{
+  gort__g *g = (gort__g *)h;
+  if (!g)
+    return;
+  if (g->foreign)
+    gort__foreign_release(g);
+  gort__g_unref(g);
+}
+
+GORT_API gort_g *gort_self(void) { return (gort_g *)gort__getg(); }
+
+GORT_API uint64_t gort_g_id(const gort_g *h)
+{
+  return h ? ((const gort__g *)h)->id : 0;
+}
+
+GORT_API int gort_g_cancelled(const gort_g *h)
+{
+  const gort__g *g = (const gort__g *)h;
+  if (!g)
+    return GORT_EINVAL;
+  return atomic_load_explicit(&((gort__g *)g)->cancelled,
+                              memory_order_acquire) != 0;
+}
+
+GORT_API int gort_yield(void)
+{
+  gort__g *g = gort__getg();
+  if (!g) {
+    gort__os_yield();
+    return 0;
+  }
+  g->op = GORT__OP_YIELD;
+  gort__switch_to_g0(g);
+  return gort__check_cancel();
+}
+
+GORT_API size_t gort_stack_size_default(void)
+{
+  gort__sched *s = gort__sched_get(NULL);
+  return s ? s->default_stack : GORT__STACK_DEFAULT;
+}
+
+/* ---- syscall regions ---------------------------------------------------- */
+
+GORT_API void gort_syscall_enter(void)
+{
+  gort__g *g = gort__getg();
+  gort__m *m;
+  gort__p *p;
+  uint64_t e;
+  if (!g)
+    return;
+  m = g->m;
+  p = m->p;
+  if (!p)
+    return;
+  e = GORT__PSTATE(m->id, GORT__P_USER);
+  if (atomic_compare_exchange_strong_explicit(
+          &p->state, &e, GORT__PSTATE(m->id, GORT__P_SYSCALL),
+          memory_order_acq_rel, memory_order_relaxed)) {
+    atomic_fetch_add_explicit(&p->syscalltick, 1, memory_order_relaxed);
+    if (atomic_load_explicit(&g->sched->sysmonwait, memory_order_relaxed))
+      gort__sysmon_wake(g->sched);
+  }
+}
+
+GORT_API void gort_syscall_exit(void)
+{
+  gort__g *g = gort__getg();
+  gort__m *m;
+  gort__p *p;
+  gort__sched *s;
+  uint64_t e;
+  if (!g)
+    return;
+  m = g->m;
+  s = g->sched;
+  p = m->p;
+  if (!p)
+    return;
+  e = GORT__PSTATE(m->id, GORT__P_SYSCALL);
+  if (atomic_compare_exchange_strong_explicit(
+          &p->state, &e, GORT__PSTATE(m->id, GORT__P_USER),
+          memory_order_acq_rel, memory_order_relaxed))
+    return;
+  if (GORT__PSTATE_STATUS(e) == GORT__P_USER && (e >> 8) == m->id)
+    return; /* exit without enter */
+  /* sysmon handed our P on. Take an idle one, or queue ourselves and let
+   * this M go idle: maxprocs goroutines run at once, not more. */
+  m->p = NULL;
+  gort__lock_acquire(&s->lock);
+  p = gort__pidleget(s);
+  gort__lock_release(&s->lock);
+  if (p) {
+    p->m = m;
+    m->p = p;
+    atomic_store_explicit(&p->state, GORT__PSTATE(m->id, GORT__P_USER),
+                          memory_order_release);
+    return;
+  }
+  g->op = GORT__OP_REACQUIRE;
+  gort__switch_to_g0(g);
+}
+
+/* ---- gort_main ------------------------------------------------------------- */
+
+typedef struct mainarg {
+  void (*fn)(void *);
+  void *arg;
+  gort__mainrec *rec;
+  uint64_t gen;
+} mainarg;
+
+static void main_body(void *arg)
+{
+  /* Copy everything first: after a deadlock report gort_main has returned
+   * and *arg is gone; the record is then found only by (address, gen). */
+  mainarg ma = *(mainarg *)arg;
+  gort__sched *s = gort__getg()->sched;
+  ma.fn(ma.arg);
+  gort__lock_acquire(&s->lock);
+  if (s->mainrec == ma.rec && s->mainrec->gen == ma.gen) {
+    uint32_t z = 0;
+    if (atomic_compare_exchange_strong(&ma.rec->state, &z, 1))
+      gort__os_futex_wake((uint32_t *)&ma.rec->state, 1);
+  }
+  gort__lock_release(&s->lock);
+}
+
+GORT_API int gort_main(void (*fn)(void *), void *arg)
+{
+  gort__sched *s;
+  gort__mainrec rec;
+  mainarg ma = {fn, arg, &rec, 0};
+  gort_g *h = NULL;
+  int r;
+  uint32_t st;
+
+  if (!fn)
+    return GORT_EINVAL;
+  if (gort__getm())
+    return GORT_EBUSY; /* from inside the runtime: just call fn */
+  s = gort__sched_get(NULL);
+  if (!s)
+    return GORT_ENOMEM;
+  atomic_store(&rec.state, 0);
+  gort__lock_acquire(&s->lock);
+  if (s->mainrec) {
+    gort__lock_release(&s->lock);
+    return GORT_EBUSY;
+  }
+  rec.gen = ma.gen = ++s->maingen;
+  s->mainrec = &rec;
+  gort__lock_release(&s->lock);
+  r = spawn(s, NULL, NULL, main_body, &ma, 0, &h);
+  if (r != 0) {
+    gort__lock_acquire(&s->lock);
+    s->mainrec = NULL;
+    gort__lock_release(&s->lock);
+    return r;
+  }
+  while ((st = atomic_load_explicit(&rec.state, memory_order_acquire)) == 0)
+    gort__os_futex_wait((uint32_t *)&rec.state, 0, GORT_NEVER);
+  gort__lock_acquire(&s->lock);
+  s->mainrec = NULL;
+  gort__lock_release(&s->lock);
+  if (st == 1) {
+    gort_join(h, GORT_NEVER); /* it is past fn: only its exit remains */
+    gort_g_release(h);
+    return 0;
+  }
+  /* Deadlock: the main goroutine stays parked; its handle is dropped. */
+  gort_g_release(h);
+  return GORT_EDEADLK;
+}

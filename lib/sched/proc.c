@@ -1,0 +1,685 @@
+/*
+ * proc.c - the scheduler: Ms finding goroutines to run (Go's proc.go).
+ *
+ * Each M runs schedule() on its own stack (g0): take a goroutine from the
+ * P's runnext or ring (every 61st time from the global queue first, so it
+ * cannot starve), run it until it switches back, then do what it asked
+ * (park, yield, exit). With nothing local, findrunnable() runs due timers,
+ * takes from the global queue, steals half of another P's ring, and only
+ * then gives its P back and sleeps.
+ *
+ * Spinning Ms: an M looking for work to steal is "spinning". At most half
+ * the busy Ps' worth of Ms spin at once. Whoever makes a goroutine runnable
+ * calls gort__wakep(), which starts one spinning M if there is an idle P
+ * and nobody spins; a spinning M that finds work stops spinning and, if it
+ * was the last, wakes another (work may remain). An M that stops spinning
+ * re-checks every ring after dropping its P, so a goroutine readied while
+ * wakep saw "someone spins" is never stranded. Rejected: waking an M for
+ * every ready (thundering herd on 2 cores) and never parking (burns CPU).
+ *
+ * The idle wait: one M at a time (s->polling) sleeps without a P until the
+ * earliest timer of all Ps; the rest park on their note until handed a P.
+ * gort__timer_add wakes the sleeper when it adds an earlier deadline. The
+ * netpoll issue replaces that futex sleep with the poller's wait.
+ *
+ * Parking and the race with wakeups: a goroutine that parks switches to g0
+ * first; g0 publishes PS_PARKED only once the goroutine is off its stack.
+ * A gort__ready that comes earlier finds PS_RUNNING, leaves PS_NOTIFIED,
+ * and g0 then resumes the goroutine at once instead of parking it.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched/sched.h"
+
+_Thread_local gort__m *gort__tls_m;
+static _Atomic uint64_t mid_gen;
+
+static void schedule(gort__m *m);
+static gort__g *findrunnable(gort__m *m);
+
+void gort__fatal(const char *file, int line, const char *what)
+{
+  char buf[512];
+  snprintf(buf, sizeof buf, "libgort: fatal: %s (%s:%d)\n", what, file, line);
+  gort__os_die(buf);
+}
+
+__attribute__((noinline)) gort__m *gort__getm(void) { return gort__tls_m; }
+
+__attribute__((noinline)) gort__g *gort__getg(void)
+{
+  gort__m *m = gort__tls_m;
+  return m ? atomic_load_explicit(&m->curg, memory_order_relaxed) : NULL;
+}
+
+gort__sched *gort__sched_of(gort__g *g) { return g->sched; }
+
+uint32_t gort__fastrand(gort__m *m)
+{
+  uint32_t x = m->fastrand;
+  x ^= x << 13;
+  x ^= x >> 17;
+  x ^= x << 5;
+  m->fastrand = x;
+  return x;
+}
+
+/* ---- P ownership -------------------------------------------------------- */
+
+static bool p_cas(gort__p *p, gort__m *m, int from, int to)
+{
+  uint64_t e = GORT__PSTATE(m->id, from);
+  return atomic_compare_exchange_strong_explicit(
+      &p->state, &e, GORT__PSTATE(m->id, to), memory_order_acq_rel,
+      memory_order_relaxed);
+}
+
+static void p_set(gort__p *p, gort__m *m, int st)
+{
+  atomic_store_explicit(&p->state, GORT__PSTATE(m ? m->id : 0, st),
+                        memory_order_release);
+}
+
+static void acquirep(gort__m *m, gort__p *p)
+{
+  gort__assert(m->p == NULL);
+  p->m = m;
+  m->p = p;
+  p_set(p, m, GORT__P_RUNNING);
+}
+
+static gort__p *releasep(gort__m *m)
+{
+  gort__p *p = m->p;
+  p->m = NULL;
+  m->p = NULL;
+  return p;
+}
+
+/* sched.lock must be held. */
+static void pidleput(gort__sched *s, gort__p *p)
+{
+  p_set(p, NULL, GORT__P_IDLE);
+  p->link = s->pidle;
+  s->pidle = p;
+  atomic_fetch_add_explicit(&s->npidle, 1, memory_order_seq_cst);
+}
+
+/* sched.lock must be held. */
+gort__p *gort__pidleget(gort__sched *s)
+{
+  gort__p *p = s->pidle;
+  if (p) {
+    s->pidle = p->link;
+    p->link = NULL;
+    atomic_fetch_sub_explicit(&s->npidle, 1, memory_order_seq_cst);
+  }
+  return p;
+}
+
+/* ---- Ms ------------------------------------------------------------------- */
+
+void gort__notewakeup(gort__m *m)
+{
+  atomic_store_explicit(&m->note, 1, memory_order_release);
+  gort__os_futex_wake((uint32_t *)&m->note, 1);
+}
+
+static void notesleep(gort__m *m)
+{
+  while (atomic_load_explicit(&m->note, memory_order_acquire) == 0)
+    gort__os_futex_wait((uint32_t *)&m->note, 0, GORT_NEVER);
+  atomic_store_explicit(&m->note, 0, memory_order_relaxed);
+}
+
+gort__m *gort__m_alloc(gort__sched *s)
+{
+  gort__m *m = calloc(1, sizeof *m);
+  if (!m)
+    return NULL;
+  m->sched = s;
+  m->id = atomic_fetch_add_explicit(&mid_gen, 1, memory_order_relaxed) + 1;
+  m->fastrand = (uint32_t)(m->id * 2654435761u) | 1;
+  gort__lock_acquire(&s->lock);
+  m->alllink = s->allm;
+  s->allm = m;
+  s->mcount++;
+  gort__lock_release(&s->lock);
+  return m;
+}
+
+void gort__mstart_common(gort__m *m)
+{
+  gort__tls_m = m;
+  m->altstack = gort__os_altstack_init() == 1;
+  gort__m_fiber_init(m);
+}
+
+void gort__mexit_common(gort__m *m)
+{
+  if (m->altstack)
+    gort__os_altstack_free();
+  gort__tls_m = NULL;
+}
+
+static void *mstart(void *arg)
+{
+  gort__m *m = arg;
+  gort__mstart_common(m);
+  gort__os_thread_name("gort-m");
+  if (m->nextp) {
+    acquirep(m, m->nextp);
+    m->nextp = NULL;
+  }
+  schedule(m);
+  gort__mexit_common(m);
+  return NULL;
+}
+
+static void newm(gort__sched *s, gort__p *p, bool spinning)
+{
+  gort__m *m = gort__m_alloc(s);
+  if (m) {
+    m->nextp = p;
+    m->spinning = spinning;
+    if (gort__os_thread_start(&m->thread, mstart, m) == 0)
+      return;
+    m->dying = true; /* stays on allm, never started: shutdown skips it */
+  }
+  /* No thread: give the P back. Work stays queued for the running Ms;
+   * a process out of threads degrades, it does not crash. */
+  gort__lock_acquire(&s->lock);
+  pidleput(s, p);
+  gort__lock_release(&s->lock);
+  if (spinning)
+    atomic_fetch_sub_explicit(&s->nmspinning, 1, memory_order_seq_cst);
+}
+
+/* Runs some M with p (an idle P if NULL). */
+void gort__startm(gort__sched *s, gort__p *p, bool spinning)
+{
+  gort__m *m;
+  gort__lock_acquire(&s->lock);
+  if (!p) {
+    p = gort__pidleget(s);
+    if (!p) {
+      gort__lock_release(&s->lock);
+      if (spinning)
+        atomic_fetch_sub_explicit(&s->nmspinning, 1, memory_order_seq_cst);
+      return;
+    }
+  }
+  m = s->midle;
+  if (m) {
+    s->midle = m->schedlink;
+    s->nmidle--;
+  }
+  gort__lock_release(&s->lock);
+  if (atomic_load_explicit(&s->sysmonwait, memory_order_relaxed))
+    gort__sysmon_wake(s);
+  if (!m) {
+    newm(s, p, spinning);
+    return;
+  }
+  m->spinning = spinning;
+  m->nextp = p;
+  gort__notewakeup(m);
+}
+
+void gort__wakep(gort__sched *s)
+{
+  int z = 0;
+  if (atomic_load_explicit(&s->npidle, memory_order_seq_cst) == 0)
+    return;
+  if (atomic_load_explicit(&s->nmspinning, memory_order_seq_cst) != 0)
+    return;
+  if (!atomic_compare_exchange_strong_explicit(&s->nmspinning, &z, 1,
+                                               memory_order_seq_cst,
+                                               memory_order_relaxed))
+    return;
+  gort__startm(s, NULL, true);
+}
+
+/* Parks m until handed a P. Returns false if the scheduler is going away. */
+static bool stopm(gort__m *m)
+{
+  gort__sched *s = m->sched;
+  gort__lock_acquire(&s->lock);
+  if (atomic_load_explicit(&s->dead, memory_order_acquire)) {
+    m->dying = true;
+    gort__lock_release(&s->lock);
+    return false;
+  }
+  m->schedlink = s->midle;
+  s->midle = m;
+  s->nmidle++;
+  gort__lock_release(&s->lock);
+  notesleep(m);
+  if (m->dying)
+    return false;
+  acquirep(m, m->nextp);
+  m->nextp = NULL;
+  return true;
+}
+
+static void resetspinning(gort__m *m)
+{
+  gort__sched *s = m->sched;
+  m->spinning = false;
+  if (atomic_fetch_sub_explicit(&s->nmspinning, 1, memory_order_seq_cst) == 1)
+    gort__wakep(s); /* we were the last to look: there may be more work */
+}
+
+bool gort__p_has_work(gort__sched *s, gort__p *p)
+{
+  return !gort__runqempty(p) ||
+         atomic_load_explicit(&s->runqsize, memory_order_acquire) > 0;
+}
+
+/* Hands a P whose M is busy elsewhere (sysmon) to an M that can use it. */
+void gort__handoffp(gort__sched *s, gort__p *p)
+{
+  if (gort__p_has_work(s, p) ||
+      atomic_load_explicit(&p->timer0, memory_order_acquire) !=
+          GORT__NEVER_WHEN) {
+    gort__startm(s, p, false);
+    return;
+  }
+  if (atomic_load_explicit(&s->nmspinning, memory_order_seq_cst) == 0 &&
+      atomic_load_explicit(&s->npidle, memory_order_seq_cst) == 0) {
+    int z = 0;
+    if (atomic_compare_exchange_strong(&s->nmspinning, &z, 1)) {
+      gort__startm(s, p, true);
+      return;
+    }
+  }
+  gort__lock_acquire(&s->lock);
+  pidleput(s, p);
+  gort__lock_release(&s->lock);
+}
+
+/* ---- making goroutines runnable ------------------------------------------ */
+
+/* Queues g to run: on the calling M's P if it has one (as runnext if
+ * next), else globally. Works from goroutines, g0 and plain threads. */
+int gort__g_start(gort__sched *s, gort__g *g, bool next)
+{
+  gort__m *m;
+  if (g->lane) {
+    gort__lane_ready(g->lane, g);
+    return 0;
+  }
+  m = gort__getm();
+  if (m && m->sched == s && !m->lane && m->p) {
+    gort__p *p = m->p;
+    if (atomic_load_explicit(&m->curg, memory_order_relaxed) == NULL) {
+      gort__runqput(p, g, next); /* g0 owns its P outright */
+      gort__wakep(s);
+      return 0;
+    }
+    if (p_cas(p, m, GORT__P_USER, GORT__P_RUNNING)) {
+      gort__runqput(p, g, next);
+      p_set(p, m, GORT__P_USER);
+      gort__wakep(s);
+      return 0;
+    }
+  }
+  gort__globrunqput(s, g);
+  gort__wakep(s);
+  return 0;
+}
+
+void gort__ready(gort__g *g)
+{
+  uint32_t old = atomic_exchange_explicit(&g->parkstate, GORT__PS_NOTIFIED,
+                                          memory_order_acq_rel);
+  if (old == GORT__PS_RUNNING)
+    return; /* not parked yet: g0 will see the token and resume it */
+  gort__assert(old == GORT__PS_PARKED);
+  atomic_store_explicit(&g->parkstate, GORT__PS_RUNNING, memory_order_relaxed);
+  atomic_store_explicit(&g->status, GORT__G_RUNNABLE, memory_order_release);
+  gort__g_start(g->sched, g, true);
+}
+
+void gort__park(int reason, const void *what)
+{
+  gort__g *g = gort__getg();
+  gort__assert(g != NULL);
+  g->waitreason = reason;
+  g->waitwhat = what;
+  g->waitsince =
+      atomic_load_explicit(&g->sched->coarse_now, memory_order_relaxed);
+  g->op = GORT__OP_PARK;
+  gort__switch_to_g0(g);
+  g->waitreason = GORT__WR_NONE;
+}
+
+/* ---- running a goroutine ---------------------------------------------------- */
+
+static void requeue(gort__m *m, gort__p *p, gort__g *g, bool next)
+{
+  atomic_store_explicit(&g->status, GORT__G_RUNNABLE, memory_order_release);
+  if (g->lane)
+    gort__lane_ready(g->lane, g);
+  else if (p)
+    gort__runqput(p, g, next);
+  else {
+    gort__globrunqput(m->sched, g);
+    gort__wakep(m->sched);
+  }
+}
+
+/* The last reference is gone: the slot goes back to the pool. */
+static void g_free(gort__sched *s, gort__p *p, gort__g *g)
+{
+  free(g->foreign);
+  g->foreign = NULL;
+  gort__stack_free(s, p, g);
+}
+
+/* On g0: the goroutine g finished and is off its stack. */
+static void g_exited(gort__m *m, gort__p *p, gort__g *g)
+{
+  gort__sched *s = g->sched;
+  gort__lane *lane = g->lane;
+  atomic_store_explicit(&g->status, GORT__G_DEAD, memory_order_release);
+  gort__fiber_destroy(g);
+  if (p)
+    atomic_store_explicit(
+        &p->nexited,
+        atomic_load_explicit(&p->nexited, memory_order_relaxed) + 1,
+        memory_order_relaxed);
+  else
+    atomic_fetch_sub_explicit(&s->ng_extra, 1, memory_order_relaxed);
+  atomic_store_explicit(&g->done, 1, memory_order_seq_cst);
+  gort__plot_unpark_n(&g->done, SIZE_MAX, 0, NULL, NULL);
+  if (atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) == 1)
+    g_free(s, p, g);
+  if (lane &&
+      atomic_fetch_sub_explicit(&lane->ngs, 1, memory_order_acq_rel) == 1)
+    gort__plot_unpark_n(&lane->ngs, SIZE_MAX, 0, NULL, NULL);
+  if (atomic_load_explicit(&s->stopping, memory_order_acquire)) {
+    atomic_fetch_add_explicit(&s->exitseq, 1, memory_order_release);
+    gort__os_futex_wake((uint32_t *)&s->exitseq, 1);
+  }
+}
+
+void gort__g_unref(gort__g *g)
+{
+  if (atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) == 1)
+    g_free(g->sched, NULL, g);
+}
+
+static void overflow_die(gort__g *g)
+{
+  char buf[64];
+  snprintf(buf, sizeof buf, "goroutine %llu: stack overflow\n",
+           (unsigned long long)g->id);
+  gort__os_die(buf);
+}
+
+/* On g0: runs g until it switches back, then carries out what it asked. */
+void gort__execute(gort__m *m, gort__g *g)
+{
+  gort__p *p;
+again:
+  p = m->p;
+  g->m = m;
+  atomic_store_explicit(&g->status, GORT__G_RUNNING, memory_order_relaxed);
+  atomic_store_explicit(&m->curg, g, memory_order_release);
+  if (p) {
+    atomic_store_explicit(&p->schedtick,
+                          atomic_load_explicit(&p->schedtick,
+                                               memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    p_set(p, m, GORT__P_USER);
+  }
+  gort__switch_to_g(m, g);
+  atomic_store_explicit(&m->curg, NULL, memory_order_release);
+  if (GORT__UNLIKELY(!gort__canary_ok(g)))
+    overflow_die(g);
+  if (p && !p_cas(p, m, GORT__P_USER, GORT__P_RUNNING) &&
+      !p_cas(p, m, GORT__P_SYSCALL, GORT__P_RUNNING)) {
+    m->p = NULL; /* sysmon gave our P away while g ran */
+    p = NULL;
+  }
+  switch (g->op) {
+  case GORT__OP_PARK:
+    atomic_store_explicit(&g->status, GORT__G_WAITING, memory_order_relaxed);
+    if (atomic_exchange_explicit(&g->parkstate, GORT__PS_PARKED,
+                                 memory_order_acq_rel) == GORT__PS_NOTIFIED) {
+      /* woken before it finished parking: run it again */
+      atomic_store_explicit(&g->parkstate, GORT__PS_RUNNING,
+                            memory_order_relaxed);
+      if (p || m->lane)
+        goto again;
+      requeue(m, p, g, false);
+    }
+    break;
+  case GORT__OP_YIELD:
+  case GORT__OP_REACQUIRE:
+    requeue(m, p, g, false);
+    break;
+  case GORT__OP_EXIT:
+    g_exited(m, p, g);
+    break;
+  default:
+    gort__fatal(__FILE__, __LINE__, "bad goroutine op");
+  }
+}
+
+/* ---- finding work ------------------------------------------------------------ */
+
+/* p's id is at or beyond maxprocs: hand everything it holds to others. */
+static void retirep(gort__m *m)
+{
+  gort__sched *s = m->sched;
+  gort__p *p = m->p;
+  gort__runqdrain_global(s, p);
+  gort__stack_cache_flush(s, p);
+  gort__timers_move(s, p);
+  releasep(m);
+  p_set(p, NULL, GORT__P_DEAD);
+  gort__wakep(s);
+}
+
+/* Under sched.lock: is every goroutine blocked with nothing that could
+ * wake it? Then gort_main's waiter hears GORT_EDEADLK (Go's checkdead). */
+static void checkdead(gort__sched *s)
+{
+  gort__m *m;
+  int i;
+  if (!s->mainrec ||
+      atomic_load_explicit(&s->mainrec->state, memory_order_acquire) != 0)
+    return;
+  if (atomic_load_explicit(&s->runqsize, memory_order_acquire) != 0 ||
+      atomic_load_explicit(&s->nblocking, memory_order_acquire) != 0)
+    return;
+  for (i = 0; i < s->nallp; i++) {
+    gort__p *p = s->allp[i];
+    int st = GORT__PSTATE_STATUS(
+        atomic_load_explicit(&p->state, memory_order_acquire));
+    if (st != GORT__P_IDLE && st != GORT__P_DEAD)
+      return;
+    if (!gort__runqempty(p) ||
+        atomic_load_explicit(&p->timer0, memory_order_acquire) !=
+            GORT__NEVER_WHEN)
+      return;
+  }
+  for (m = s->allm; m; m = m->alllink)
+    if (atomic_load_explicit(&m->curg, memory_order_acquire))
+      return;
+  if (gort__lanes_busy(s))
+    return;
+  atomic_store_explicit(&s->mainrec->state, 2, memory_order_release);
+  gort__os_futex_wake((uint32_t *)&s->mainrec->state, 1);
+}
+
+/* Sleeps without a P until the earliest timer or a gort__timer_add that
+ * moves it earlier. Returns after the sleep (the caller looks for a P). */
+static void pollwait(gort__sched *s)
+{
+  uint32_t seq;
+  int64_t until;
+  atomic_store_explicit(&s->polluntil, 0, memory_order_seq_cst);
+  seq = atomic_load_explicit(&s->pollseq, memory_order_seq_cst);
+  until = gort__timers_earliest(s);
+  atomic_store_explicit(&s->polluntil, until, memory_order_seq_cst);
+  if (until != GORT__NEVER_WHEN && !atomic_load(&s->dead))
+    gort__os_futex_wait((uint32_t *)&s->pollseq, seq, until);
+  atomic_store_explicit(&s->polling, 0, memory_order_seq_cst);
+}
+
+static gort__g *steal_work(gort__m *m, gort__p *p, int64_t now)
+{
+  gort__sched *s = m->sched;
+  int n = atomic_load_explicit(&s->nprocs, memory_order_acquire);
+  int round, i;
+  for (round = 0; round < 4; round++) {
+    bool last = round == 3;
+    uint32_t start = gort__fastrand(m) % (uint32_t)n;
+    for (i = 0; i < n; i++) {
+      gort__p *p2 = s->allp[(start + (uint32_t)i) % (uint32_t)n];
+      gort__g *g;
+      if (p2 == p)
+        continue;
+      if (last) {
+        /* run the other P's due timers: its M may be busy */
+        gort__timers_run(p2, now);
+        if ((g = gort__runqget(p)) != NULL)
+          return g;
+      }
+      if ((g = gort__runqsteal(p, p2, last)) != NULL)
+        return g;
+    }
+  }
+  return NULL;
+}
+
+/* Finds a goroutine to run, sleeping if there is none. Returns NULL if the
+ * scheduler is being shut down (m then has no P). m->p may change. */
+static gort__g *findrunnable(gort__m *m)
+{
+  gort__sched *s = m->sched;
+  gort__g *g;
+  int i, n;
+
+top:
+  {
+    gort__p *p = m->p;
+    int64_t now = gort__nanotime();
+    int busy;
+    gort__timers_run(p, now);
+    if ((g = gort__runqget(p)) != NULL)
+      return g;
+    if ((g = gort__globrunqget(s, p, 0)) != NULL)
+      return g;
+    n = atomic_load_explicit(&s->nprocs, memory_order_acquire);
+    busy = n - atomic_load_explicit(&s->npidle, memory_order_seq_cst);
+    if (m->spinning ||
+        2 * atomic_load_explicit(&s->nmspinning, memory_order_seq_cst) <
+            busy) {
+      if (!m->spinning) {
+        m->spinning = true;
+        atomic_fetch_add_explicit(&s->nmspinning, 1, memory_order_seq_cst);
+      }
+      if ((g = steal_work(m, p, now)) != NULL)
+        return g;
+    }
+    /* Nothing. Give the P back, unless the global queue filled meanwhile. */
+    gort__lock_acquire(&s->lock);
+    if (atomic_load_explicit(&s->runqsize, memory_order_acquire) > 0) {
+      gort__lock_release(&s->lock);
+      goto top;
+    }
+    pidleput(s, releasep(m));
+    gort__lock_release(&s->lock);
+  }
+
+  if (m->spinning) {
+    m->spinning = false;
+    atomic_fetch_sub_explicit(&s->nmspinning, 1, memory_order_seq_cst);
+    /* A ready() that saw us spinning skipped wakep: look once more. */
+    n = atomic_load_explicit(&s->nprocs, memory_order_acquire);
+    for (i = 0; i < n; i++) {
+      if (!gort__runqempty(s->allp[i]) ||
+          atomic_load_explicit(&s->runqsize, memory_order_acquire) > 0) {
+        gort__p *p;
+        gort__lock_acquire(&s->lock);
+        p = gort__pidleget(s);
+        gort__lock_release(&s->lock);
+        if (p) {
+          acquirep(m, p);
+          m->spinning = true;
+          atomic_fetch_add_explicit(&s->nmspinning, 1, memory_order_seq_cst);
+          goto top;
+        }
+        break;
+      }
+    }
+  }
+
+  if (gort__timers_earliest(s) != GORT__NEVER_WHEN &&
+      !atomic_exchange_explicit(&s->polling, 1, memory_order_seq_cst)) {
+    gort__p *p;
+    pollwait(s);
+    gort__lock_acquire(&s->lock);
+    p = gort__pidleget(s);
+    gort__lock_release(&s->lock);
+    if (p) {
+      acquirep(m, p);
+      goto top;
+    }
+  } else {
+    gort__lock_acquire(&s->lock);
+    checkdead(s);
+    gort__lock_release(&s->lock);
+  }
+  if (!stopm(m))
+    return NULL;
+  goto top;
+}
+
+static void schedule(gort__m *m)
+{
+  gort__sched *s = m->sched;
+  for (;;) {
+    gort__g *g = NULL;
+    gort__p *p = m->p;
+    if (!p) {
+      gort__lock_acquire(&s->lock);
+      p = gort__pidleget(s);
+      gort__lock_release(&s->lock);
+      if (p)
+        acquirep(m, p);
+      else if (!stopm(m))
+        return;
+      continue;
+    }
+    if (GORT__UNLIKELY(p->id >= atomic_load_explicit(&s->nprocs,
+                                                    memory_order_acquire))) {
+      retirep(m);
+      continue;
+    }
+    if (atomic_load_explicit(&p->schedtick, memory_order_relaxed) % 61 == 0 &&
+        atomic_load_explicit(&s->runqsize, memory_order_relaxed) > 0)
+      g = gort__globrunqget(s, p, 1);
+    if (!g && atomic_load_explicit(&p->timer0, memory_order_relaxed) !=
+                  GORT__NEVER_WHEN)
+      gort__timers_run(p, gort__nanotime());
+    if (!g)
+      g = gort__runqget(p);
+    if (!g) {
+      g = findrunnable(m);
+      if (!g)
+        return;
+    }
+    if (m->spinning)
+      resetspinning(m);
+    gort__execute(m, g);
+  }
+}

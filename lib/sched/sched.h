@@ -1,0 +1,332 @@
+/*
+ * sched.h - the bodies of G, M, P and the scheduler (Go's runtime2.go).
+ *
+ * G  a goroutine. Its descriptor lives at the top of its own stack slot, so
+ *    a blocked goroutine costs one resident page when its frames are small.
+ * M  an OS thread. It runs the scheduler on its own stack (g0) and switches
+ *    to goroutines; it needs a P to run them, except lane Ms and Ms whose P
+ *    sysmon took while their goroutine ran on.
+ * P  a processor: the right to run goroutines, with a local run queue,
+ *    runnext, a timer heap and a stack cache. maxprocs Ps exist.
+ *
+ * P ownership is one atomic word, (owner M id << 8) | status, so that an M
+ * whose P was retaken by sysmon can never mistake the P for still its own:
+ * its CAS on the word names it, and fails once another M owns the P.
+ *
+ *   P_IDLE     in the idle list, no owner
+ *   P_RUNNING  owned; the owner is in the scheduler or in a runtime call
+ *   P_USER     owned; the owner runs goroutine code (sysmon may retake it)
+ *   P_SYSCALL  owned; the owner is in gort_syscall_enter (retaken sooner)
+ *   P_DEAD     beyond maxprocs
+ */
+#ifndef GORT_SCHED_SCHED_H
+#define GORT_SCHED_SCHED_H
+
+#include "sched/runtime.h"
+
+#define GORT__RUNQ_SIZE 256
+#define GORT__MAXPROCS_LIMIT 1024
+#define GORT__NEVER_WHEN INT64_MAX
+#define GORT__STACK_MIN ((size_t)16 * 1024)
+#define GORT__STACK_MAX ((size_t)1 << 30)
+#define GORT__STACK_DEFAULT ((size_t)64 * 1024)
+#define GORT__STACK_CLASSES 18 /* 16 KiB << 0..17: up to 2 GiB slots */
+#define GORT__STACKCACHE_MAX 64
+
+enum gort__gstatus {
+  GORT__G_FREE = 0, /* a slot with no goroutine (zero page reads as this) */
+  GORT__G_RUNNABLE,
+  GORT__G_RUNNING,
+  GORT__G_WAITING,
+  GORT__G_DEAD, /* finished; the descriptor lives on while a handle does */
+};
+
+enum gort__parkstate { GORT__PS_RUNNING = 0, GORT__PS_PARKED, GORT__PS_NOTIFIED };
+
+/* What a goroutine asks g0 to do once it has switched away. */
+enum gort__gop {
+  GORT__OP_PARK = 1,
+  GORT__OP_YIELD,
+  GORT__OP_EXIT,
+  GORT__OP_REACQUIRE, /* lost its P in a syscall region: queue me, idle */
+};
+
+enum gort__pstatus {
+  GORT__P_IDLE = 0,
+  GORT__P_RUNNING,
+  GORT__P_USER,
+  GORT__P_SYSCALL,
+  GORT__P_DEAD,
+};
+#define GORT__PSTATE(mid, st) (((uint64_t)(mid) << 8) | (uint64_t)(st))
+#define GORT__PSTATE_STATUS(v) ((int)((v)&0xff))
+
+typedef struct gort__lane gort__lane;
+typedef struct gort__foreign gort__foreign;
+typedef struct gort__slot gort__slot;
+
+struct gort__g {
+  gort__ctx ctx; /* saved context while not running */
+  gort__sched *sched;
+  gort__m *m; /* while running */
+  uint64_t id;
+  _Atomic int status;
+  _Atomic uint32_t parkstate;
+  int op; /* gort__gop, for g0 */
+  int waitreason;
+  const void *waitwhat;
+  int64_t waitsince;
+  gort__waiter *curwaiter;    /* cancellable wait in progress */
+  gort__lock cancel_lock;     /* guards curwaiter against gort_cancel */
+  _Atomic uint32_t cancelled; /* sticky */
+  _Atomic uint32_t done;      /* finished; joiners park on &done */
+  _Atomic int refs;           /* running + handle */
+  gort__timer timer;          /* sleep and deadlines */
+  gort__waiter *timerwaiter;  /* the wait g.timer ends */
+  void (*fn)(void *);
+  void *arg;
+  gort__g *schedlink; /* run queues, free slot lists */
+  gort__lane *lane;
+  gort__foreign *foreign;
+  /* the stack slot: [slot, slot+guard) guard, [stack_lo, g) stack */
+  char *slot;
+  char *stack_lo;
+  size_t stack_size; /* usable bytes below the descriptor */
+  uint32_t sclass;
+  uint32_t guarded; /* a guard page protects the slot */
+  void *asan_fake;
+  void *tsan_fiber;
+};
+
+struct gort__m {
+  gort__ctx g0ctx;
+  gort__g *_Atomic curg;
+  gort__p *p;
+  gort__p *nextp;
+  gort__sched *sched;
+  gort__lane *lane;
+  uint64_t id;
+  _Atomic uint32_t note; /* park: 0 asleep, 1 woken */
+  bool spinning;
+  bool dying;
+  int altstack; /* 1: we installed a sigaltstack */
+  gort__m *schedlink; /* idle list */
+  gort__m *alllink;
+  gort__os_thread thread;
+  uint32_t fastrand;
+  void *g0_lo;
+  size_t g0_size;
+  void *asan_fake_g0;
+  void *tsan_g0;
+  gort__g *gfree; /* the g that exited, freed once off its stack */
+};
+
+struct gort__p {
+  int id;
+  _Atomic uint64_t state; /* GORT__PSTATE(owner, status) */
+  gort__m *m;
+  _Atomic uint32_t runqhead;
+  _Atomic uint32_t runqtail;
+  gort__g *_Atomic runq[GORT__RUNQ_SIZE];
+  gort__g *_Atomic runnext;
+  _Atomic uint32_t schedtick;
+  _Atomic uint32_t syscalltick;
+  /* sysmon's view */
+  uint32_t mon_tick;
+  int64_t mon_when;
+  uint32_t mon_stick;
+  int64_t mon_swhen;
+  /* timers */
+  gort__lock tlock;
+  gort__timer **theap;
+  uint32_t tlen, tcap;
+  bool tdead;
+  _Atomic int64_t timer0; /* earliest when, GORT__NEVER_WHEN if none */
+  /* caches */
+  gort__g *stackcache;
+  int nstackcache;
+  uint64_t goidcache, goidcacheend;
+  _Atomic int64_t nspawned, nexited; /* owner-written; summed for counts */
+  gort__p *link; /* idle list */
+};
+
+struct gort__lane {
+  gort__sched *sched;
+  gort__lock lock;
+  gort__g *qhead, *qtail;
+  _Atomic uint32_t wake;
+  _Atomic int64_t ngs; /* live goroutines of the lane */
+  bool closing;
+  gort__m *m;
+  gort__os_thread thread;
+  gort__lane *next;
+};
+
+struct gort__foreign {
+  gort_foreign_vt vt;
+  void *callable;
+  void *args;
+  void *result;
+  _Atomic int state; /* 0 running, 1 finished with result, 2 taken */
+};
+
+/* A stack pool for one slot size. */
+typedef struct gort__stackpool {
+  size_t slot_size;
+  gort__g *hot; /* free slots whose pages are resident */
+  size_t nhot;
+  char **cold; /* free slots whose pages were given back */
+  size_t ncold, capcold;
+  struct gort__arena *arena; /* the newest arena of this size */
+  char *arena_next;          /* bump allocation in it */
+  size_t arena_left;
+} gort__stackpool;
+
+typedef struct gort__arena {
+  char *base;
+  size_t len;
+  size_t slot_size;
+  size_t nslots; /* carved so far */
+  struct gort__arena *next;
+  unsigned vgid[64]; /* valgrind stack ids, one a slot */
+} gort__arena;
+
+typedef struct gort__mainrec {
+  _Atomic uint32_t state; /* 0 running, 1 returned, 2 deadlock */
+  uint64_t gen;
+} gort__mainrec;
+
+typedef struct gort__blockjob gort__blockjob;
+
+struct gort__sched {
+  gort__lock lock; /* idle lists, global runq, allm, lanes, mainrec */
+  gort__p **allp;  /* GORT__MAXPROCS_LIMIT slots; created on demand */
+  _Atomic int nprocs;
+  int nallp;
+  gort__p *pidle;
+  _Atomic int npidle;
+  gort__m *midle;
+  int nmidle;
+  gort__m *allm;
+  int mcount;
+  _Atomic int nmspinning;
+  gort__g *runqhead, *runqtail;
+  _Atomic int64_t runqsize;
+  _Atomic int64_t ng_extra; /* spawns and exits made without a P */
+  _Atomic uint64_t goidgen;
+  _Atomic int nblocking; /* goroutines parked on blocking-pool work */
+  gort__mainrec *mainrec;
+  uint64_t maingen;
+  gort__lane *lanes;
+  /* the idle wait: one M at a time sleeps until the earliest timer */
+  _Atomic uint32_t pollseq;
+  _Atomic int polling;
+  _Atomic int64_t polluntil;
+  /* sysmon */
+  gort__os_thread sysmon;
+  _Atomic uint32_t sysmonnote;
+  _Atomic int sysmonwait;
+  _Atomic int64_t coarse_now;
+  /* stacks */
+  gort__lock stacklock;
+  gort__stackpool pools[GORT__STACK_CLASSES];
+  gort__arena *arenas;
+  size_t default_stack;
+  size_t stack_hwm;
+  long guard_budget; /* mprotect guards we may still spend */
+  /* blocking pool */
+  gort__lock bplock;
+  gort__blockjob *bphead, *bptail;
+  int bpthreads, bpidle;
+  void *bpworkers; /* blocking.c's list of threads, joined at shutdown */
+  _Atomic uint32_t bpseq;
+  /* lifecycle */
+  _Atomic int stopping;
+  _Atomic int dead;
+  _Atomic uint32_t exitseq; /* bumped on exits while stopping */
+  bool is_default;
+};
+
+/* ---- goroutine.c ---- */
+int gort__spawn_internal(gort__sched *s, gort__lane *lane,
+                         gort__foreign *foreign, void (*fn)(void *),
+                         void *arg, size_t stack_size, gort_g **out);
+
+/* ---- proc.c ---- */
+extern _Thread_local gort__m *gort__tls_m;
+gort__sched *gort__sched_get(gort_sched *s); /* NULL: current or default */
+void gort__wakep(gort__sched *s);
+void gort__globrunqput(gort__sched *s, gort__g *g);
+void gort__startm(gort__sched *s, gort__p *p, bool spinning);
+gort__p *gort__pidleget(gort__sched *s);
+void gort__handoffp(gort__sched *s, gort__p *p);
+int gort__g_start(gort__sched *s, gort__g *g, bool front);
+gort__g *gort__g_new(gort__sched *s, void (*fn)(void *), void *arg,
+                     size_t stack_size, int refs, int *err);
+void gort__g_exit_finish(gort__m *m, gort__g *g);
+void gort__g_unref(gort__g *g);
+bool gort__p_has_work(gort__sched *s, gort__p *p);
+uint32_t gort__fastrand(gort__m *m);
+void gort__sysmon_wake(gort__sched *s);
+void gort__execute(gort__m *m, gort__g *g);
+bool gort__canary_ok(gort__g *g);
+void gort__mstart_common(gort__m *m);
+void gort__mexit_common(gort__m *m);
+gort__m *gort__m_alloc(gort__sched *s);
+void gort__notewakeup(gort__m *m);
+
+/* ---- runq.c ---- */
+bool gort__runqput(gort__p *p, gort__g *g, bool next);
+gort__g *gort__runqget(gort__p *p);
+bool gort__runqempty(gort__p *p);
+gort__g *gort__runqsteal(gort__p *p, gort__p *p2, bool stealnext);
+gort__g *gort__globrunqget(gort__sched *s, gort__p *p, int max);
+void gort__runqdrain_global(gort__sched *s, gort__p *p);
+
+/* ---- stack.c ---- */
+gort__g *gort__stack_alloc(gort__sched *s, gort__p *p, size_t stack_size);
+void gort__stack_free(gort__sched *s, gort__p *p, gort__g *g);
+void gort__stack_cache_flush(gort__sched *s, gort__p *p);
+void gort__stack_trim(gort__sched *s);
+void gort__stack_init(gort__sched *s);
+void gort__stack_term(gort__sched *s);
+size_t gort__stack_round(size_t size);
+uint64_t gort__fault_classify(void *addr);
+void gort__stack_each_g(gort__sched *s, void (*fn)(gort__g *g, void *ctx),
+                        void *ctx);
+
+/* ---- switch.c ---- */
+void gort__switch_to_g(gort__m *m, gort__g *g);
+void gort__switch_to_g0(gort__g *g);
+void gort__g_bootstrap(void *arg);
+void gort__fiber_create(gort__g *g);
+void gort__fiber_destroy(gort__g *g);
+void gort__m_fiber_init(gort__m *m);
+unsigned gort__stack_register(char *lo, char *hi);
+void gort__stack_deregister(unsigned id);
+
+/* ---- timer.c ---- */
+int64_t gort__timers_run(gort__p *p, int64_t now);
+int64_t gort__timers_earliest(gort__sched *s);
+void gort__timers_move(gort__sched *s, gort__p *from);
+void gort__timers_init(gort__p *p);
+void gort__timers_free(gort__p *p);
+
+/* ---- wait.c ---- */
+void gort__cancel_g(gort__g *g);
+
+/* ---- blocking.c ---- */
+void gort__blockpool_stop(gort__sched *s);
+
+/* ---- lane.c ---- */
+void gort__lane_ready(gort__lane *l, gort__g *g);
+void gort__lanes_close_all(gort__sched *s, int64_t deadline);
+bool gort__lanes_busy(gort__sched *s);
+
+/* ---- sysmon.c ---- */
+int gort__sysmon_start(gort__sched *s);
+
+/* ---- foreign.c ---- */
+void gort__foreign_release(gort__g *g);
+
+#endif

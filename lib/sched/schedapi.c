@@ -1,0 +1,329 @@
+/*
+ * schedapi.c - creating, resizing and shutting down schedulers.
+ *
+ * A scheduler starts with its Ps, its sysmon thread and no M: the first
+ * goroutine made runnable starts one (gort__wakep). Several schedulers may
+ * live in one process; each has its own Ps, Ms, pools and sysmon.
+ *
+ * maxprocs changes without stopping the world (we have no preemption to
+ * stop it with): growing puts new Ps on the idle list; shrinking marks the
+ * limit, takes idle Ps beyond it out at once, and a running P beyond it is
+ * retired by its own M at its next schedule (its queue, timers and stack
+ * cache handed over).
+ *
+ * Shutdown: refuse new goroutines, cancel every live one (scanning the
+ * stack arenas, which double as the list of all goroutines), wait until
+ * none is left, stop lanes, Ms, sysmon and the blocking pool, and free
+ * everything. A goroutine that ignores cancellation keeps its scheduler
+ * alive: shutdown then says GORT_ETIMEDOUT and may be called again.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched/sched.h"
+
+static _Atomic(gort__sched *) default_sched;
+static gort__lock default_lock = GORT__LOCK_INIT(GORT__RANK_LEAF);
+
+static gort__p *p_new(int id)
+{
+  gort__p *p = aligned_alloc(GORT__CACHELINE,
+                             (sizeof(gort__p) + GORT__CACHELINE - 1) &
+                                 ~(size_t)(GORT__CACHELINE - 1));
+  if (!p)
+    return NULL;
+  memset(p, 0, sizeof *p);
+  p->id = id;
+  gort__timers_init(p);
+  atomic_store(&p->state, GORT__PSTATE(0, GORT__P_IDLE));
+  return p;
+}
+
+/* sched.lock must be held. Makes Ps [0, n) exist and be live. */
+static int procs_grow(gort__sched *s, int n)
+{
+  int i;
+  for (i = 0; i < n; i++) {
+    gort__p *p = s->allp[i];
+    if (!p) {
+      p = p_new(i);
+      if (!p)
+        return GORT_ENOMEM;
+      s->allp[i] = p;
+      s->nallp = i + 1;
+    } else if (GORT__PSTATE_STATUS(atomic_load(&p->state)) == GORT__P_DEAD) {
+      gort__lock_acquire(&p->tlock);
+      p->tdead = false;
+      gort__lock_release(&p->tlock);
+    } else {
+      continue;
+    }
+    p->link = s->pidle;
+    s->pidle = p;
+    atomic_store(&p->state, GORT__PSTATE(0, GORT__P_IDLE));
+    atomic_fetch_add(&s->npidle, 1);
+  }
+  return 0;
+}
+
+/* sched.lock must be held. Retires idle Ps at or beyond n. */
+static void procs_shrink_idle(gort__sched *s, int n)
+{
+  gort__p **pp = &s->pidle;
+  while (*pp) {
+    gort__p *p = *pp;
+    if (p->id >= n) {
+      *pp = p->link;
+      p->link = NULL;
+      atomic_fetch_sub(&s->npidle, 1);
+      gort__stack_cache_flush(s, p);
+      gort__timers_move(s, p);
+      atomic_store(&p->state, GORT__PSTATE(0, GORT__P_DEAD));
+    } else {
+      pp = &p->link;
+    }
+  }
+}
+
+static int sched_create(gort__sched **out, int maxprocs)
+{
+  gort__sched *s = calloc(1, sizeof *s);
+  int r;
+  if (!s)
+    return GORT_ENOMEM;
+  gort__lock_init(&s->lock, GORT__RANK_SCHED);
+  gort__lock_init(&s->bplock, GORT__RANK_BLOCKPOOL);
+  s->allp = calloc(GORT__MAXPROCS_LIMIT, sizeof *s->allp);
+  if (!s->allp) {
+    free(s);
+    return GORT_ENOMEM;
+  }
+  if (maxprocs <= 0)
+    maxprocs = gort__os_ncpu();
+  if (maxprocs > GORT__MAXPROCS_LIMIT)
+    maxprocs = GORT__MAXPROCS_LIMIT;
+  gort__stack_init(s);
+  atomic_store(&s->coarse_now, gort__nanotime());
+  gort__lock_acquire(&s->lock);
+  r = procs_grow(s, maxprocs);
+  atomic_store(&s->nprocs, maxprocs);
+  gort__lock_release(&s->lock);
+  if (r == 0)
+    r = gort__sysmon_start(s);
+  if (r != 0) {
+    int i;
+    for (i = 0; i < s->nallp; i++) {
+      gort__timers_free(s->allp[i]);
+      free(s->allp[i]);
+    }
+    free(s->allp);
+    free(s);
+    return r;
+  }
+  gort__os_fault_init(gort__fault_classify);
+  *out = s;
+  return 0;
+}
+
+GORT_API int gort_sched_new(gort_sched **out, int maxprocs)
+{
+  gort__sched *s;
+  int r;
+  if (!out)
+    return GORT_EINVAL;
+  r = sched_create(&s, maxprocs);
+  if (r == 0)
+    *out = (gort_sched *)s;
+  return r;
+}
+
+GORT_API gort_sched *gort_sched_default(void)
+{
+  gort__sched *s = atomic_load_explicit(&default_sched, memory_order_acquire);
+  if (s)
+    return (gort_sched *)s;
+  gort__lock_acquire(&default_lock);
+  s = atomic_load_explicit(&default_sched, memory_order_acquire);
+  if (!s) {
+    const char *e = gort__os_getenv("GORT_MAXPROCS");
+    int n = e ? atoi(e) : 0;
+    if (sched_create(&s, n) == 0) {
+      s->is_default = true;
+      atomic_store_explicit(&default_sched, s, memory_order_release);
+    } else {
+      s = NULL;
+    }
+  }
+  gort__lock_release(&default_lock);
+  return (gort_sched *)s;
+}
+
+gort__sched *gort__sched_get(gort_sched *s)
+{
+  gort__m *m;
+  if (s)
+    return (gort__sched *)s;
+  m = gort__getm();
+  if (m)
+    return m->sched;
+  return (gort__sched *)gort_sched_default();
+}
+
+GORT_API gort_sched *gort_sched_current(void)
+{
+  return (gort_sched *)gort__sched_get(NULL);
+}
+
+GORT_API int gort_sched_maxprocs(gort_sched *h, int n)
+{
+  gort__sched *s = gort__sched_get(h);
+  int old, r = 0;
+  if (!s)
+    return GORT_ENOMEM;
+  if (n > GORT__MAXPROCS_LIMIT)
+    return GORT_EINVAL;
+  old = atomic_load(&s->nprocs);
+  if (n <= 0 || n == old)
+    return old;
+  gort__lock_acquire(&s->lock);
+  old = atomic_load(&s->nprocs);
+  if (n > old) {
+    r = procs_grow(s, n);
+    if (r == 0)
+      atomic_store(&s->nprocs, n);
+  } else {
+    atomic_store(&s->nprocs, n);
+    procs_shrink_idle(s, n);
+  }
+  gort__lock_release(&s->lock);
+  if (r != 0)
+    return r;
+  gort__wakep(s);
+  if (atomic_load(&s->sysmonwait))
+    gort__sysmon_wake(s);
+  return old;
+}
+
+GORT_API int64_t gort_sched_numgoroutine(gort_sched *h)
+{
+  gort__sched *s = gort__sched_get(h);
+  int64_t n;
+  int i;
+  if (!s)
+    return GORT_ENOMEM;
+  n = atomic_load_explicit(&s->ng_extra, memory_order_relaxed);
+  for (i = 0; i < s->nallp; i++) {
+    gort__p *p = s->allp[i];
+    n += atomic_load_explicit(&p->nspawned, memory_order_relaxed) -
+         atomic_load_explicit(&p->nexited, memory_order_relaxed);
+  }
+  return n;
+}
+
+/* ---- shutdown ---------------------------------------------------------------- */
+
+static void cancel_one(gort__g *g, void *ctx)
+{
+  (void)ctx;
+  gort__cancel_g(g);
+}
+
+static int wait_goroutines(gort__sched *s, int64_t deadline)
+{
+  for (;;) {
+    uint32_t seq = atomic_load_explicit(&s->exitseq, memory_order_acquire);
+    int64_t wake;
+    gort__stack_each_g(s, cancel_one, NULL);
+    if (gort_sched_numgoroutine((gort_sched *)s) <= 0)
+      return 0;
+    if (deadline >= 0 && gort__nanotime() >= deadline)
+      return GORT_ETIMEDOUT;
+    /* exits bump exitseq; a bounded wait re-cancels goroutines that were
+     * being spawned while the first pass ran */
+    wake = gort__nanotime() + 10 * 1000 * 1000;
+    if (deadline >= 0 && deadline < wake)
+      wake = deadline;
+    gort__os_futex_wait((uint32_t *)&s->exitseq, seq, wake);
+  }
+}
+
+static void stop_ms(gort__sched *s)
+{
+  gort__m *m;
+  atomic_store(&s->dead, 1);
+  for (;;) {
+    bool all_idle;
+    gort__lock_acquire(&s->lock);
+    while ((m = s->midle) != NULL) {
+      s->midle = m->schedlink;
+      s->nmidle--;
+      m->dying = true;
+      gort__notewakeup(m);
+    }
+    all_idle = true;
+    for (m = s->allm; m; m = m->alllink)
+      if (!m->dying && !m->lane)
+        all_idle = false;
+    gort__lock_release(&s->lock);
+    if (all_idle)
+      break;
+    /* an M in findrunnable or the poll sleep: nudge it towards stopm */
+    atomic_fetch_add(&s->pollseq, 1);
+    gort__os_futex_wake((uint32_t *)&s->pollseq, INT32_MAX);
+    gort__os_futex_wait((uint32_t *)&s->exitseq,
+                        atomic_load(&s->exitseq),
+                        gort__nanotime() + 1000 * 1000);
+  }
+}
+
+static void free_sched(gort__sched *s)
+{
+  gort__m *m = s->allm;
+  int i;
+  while (m) {
+    gort__m *n = m->alllink;
+    free(m);
+    m = n;
+  }
+  for (i = 0; i < s->nallp; i++) {
+    gort__timers_free(s->allp[i]);
+    free(s->allp[i]);
+  }
+  gort__stack_term(s);
+  free(s->allp);
+  free(s);
+}
+
+GORT_API int gort_sched_shutdown(gort_sched *h, int64_t deadline)
+{
+  gort__sched *s = (gort__sched *)h;
+  gort__m *self = gort__getm();
+  gort__m *m;
+  int r;
+  if (!s)
+    return GORT_EINVAL;
+  if (self && self->sched == s)
+    return GORT_EDEADLK; /* a goroutine cannot wait for itself to end */
+  atomic_store(&s->stopping, 1);
+  r = wait_goroutines(s, deadline);
+  if (r != 0)
+    return r;
+  gort__lanes_close_all(s, deadline);
+  stop_ms(s);
+  for (m = s->allm; m; m = m->alllink)
+    if (m->thread.h && !m->lane)
+      gort__os_thread_join(m->thread);
+  atomic_store(&s->sysmonnote, 1);
+  gort__os_futex_wake((uint32_t *)&s->sysmonnote, 1);
+  gort__os_thread_join(s->sysmon);
+  gort__blockpool_stop(s);
+  if (s->is_default) {
+    gort__lock_acquire(&default_lock);
+    atomic_store(&default_sched, NULL);
+    gort__lock_release(&default_lock);
+  }
+  free_sched(s);
+  return 0;
+}

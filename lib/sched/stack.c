@@ -1,0 +1,352 @@
+/*
+ * stack.c - goroutine stacks: slots carved from mmap'd arenas, pooled.
+ *
+ * A slot is [guard page][stack ... grows down][goroutine descriptor]. The
+ * descriptor (gort__g) sits at the very top, so a goroutine whose frames
+ * are small touches exactly one page: the cost of an idle goroutine is one
+ * page, not a page plus a malloc'd descriptor.
+ *
+ * Arenas hold many slots in one mapping; adjacent anonymous mappings merge,
+ * and MADV_GUARD_INSTALL guards split nothing, so a million stacks stay
+ * far below vm.max_map_count. Where the kernel lacks it, guards fall back to
+ * mprotect (two mappings each) while the budget (a quarter of
+ * max_map_count) lasts; after that slots rely on the canary at the bottom of
+ * the stack, which every switch checks.
+ *
+ * Free slots go to a per-P cache (no lock) for the default size, then to
+ * per-size pools under stacklock. Pools keep "hot" slots (pages resident,
+ * reused first) and "cold" ones whose pages sysmon gave back with
+ * MADV_DONTNEED once the hot count passed the high-water mark.
+ *
+ * Rejected: one mmap per stack (a syscall per spawn and a VMA each), and
+ * malloc'd stacks (no guard page possible, heap fragmentation).
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched/sched.h"
+
+#define CANARY 0x676f7274c0ffee42ULL /* "gort" + coffee */
+#define ARENA_BYTES ((size_t)4 << 20)
+#define ARENA_MAXSLOTS 64
+
+static size_t g_size_rounded(void)
+{
+  return (sizeof(gort__g) + 63) & ~(size_t)63;
+}
+
+size_t gort__stack_round(size_t size)
+{
+  size_t c = GORT__STACK_MIN;
+  if (size < GORT__STACK_MIN)
+    size = GORT__STACK_MIN;
+  while (c < size)
+    c <<= 1;
+  return c;
+}
+
+static uint32_t size_class(size_t stack)
+{
+  uint32_t k = 0;
+  size_t c = GORT__STACK_MIN;
+  while (c < stack) {
+    c <<= 1;
+    k++;
+  }
+  return k;
+}
+
+void gort__stack_init(gort__sched *s)
+{
+  size_t ps = gort__os_pagesize();
+  const char *e;
+  long maps;
+  uint32_t k;
+
+  gort__lock_init(&s->stacklock, GORT__RANK_STACKS);
+  s->default_stack = GORT__STACK_DEFAULT;
+  e = gort__os_getenv("GORT_STACK_SIZE");
+  if (e && *e) {
+    char *end;
+    unsigned long long v = strtoull(e, &end, 0);
+    if (*end == 'k' || *end == 'K')
+      v <<= 10;
+    else if (*end == 'm' || *end == 'M')
+      v <<= 20;
+    if (v >= GORT__STACK_MIN && v <= GORT__STACK_MAX)
+      s->default_stack = gort__stack_round((size_t)v);
+  }
+  s->stack_hwm = 512;
+  e = gort__os_getenv("GORT_STACK_HWM");
+  if (e && *e)
+    s->stack_hwm = (size_t)strtoull(e, NULL, 0);
+  for (k = 0; k < GORT__STACK_CLASSES; k++)
+    s->pools[k].slot_size = (GORT__STACK_MIN << k) + ps;
+  maps = gort__os_max_map_count();
+  s->guard_budget = maps > 0 ? maps / 4 : 16384;
+}
+
+/* stacklock must be held. Carves one slot of pool k. */
+static char *arena_carve(gort__sched *s, gort__stackpool *pool)
+{
+  size_t ps = gort__os_pagesize();
+  char *slot;
+  int kind;
+
+  if (pool->arena_left == 0) {
+    size_t n = ARENA_BYTES / pool->slot_size;
+    gort__arena *a;
+    if (n < 1)
+      n = 1;
+    if (n > ARENA_MAXSLOTS)
+      n = ARENA_MAXSLOTS;
+    a = malloc(sizeof *a);
+    if (!a)
+      return NULL;
+    a->len = n * pool->slot_size;
+    a->base = gort__os_map(a->len);
+    if (!a->base) {
+      free(a);
+      return NULL;
+    }
+    a->slot_size = pool->slot_size;
+    a->nslots = 0;
+    a->next = s->arenas;
+    s->arenas = a;
+    pool->arena = a;
+    pool->arena_next = a->base;
+    pool->arena_left = n;
+  }
+  slot = pool->arena_next;
+  pool->arena_next += pool->slot_size;
+  pool->arena_left--;
+  pool->arena->vgid[pool->arena->nslots++] =
+      gort__stack_register(slot + ps, slot + pool->slot_size);
+  kind = gort__os_guard(slot, ps, s->guard_budget > 0);
+  if (kind == 2)
+    s->guard_budget--;
+  {
+    gort__g *g = (gort__g *)(slot + pool->slot_size - g_size_rounded());
+    g->guarded = kind != 0;
+  }
+  return slot;
+}
+
+/* Lays out a fresh descriptor at the top of slot. */
+static gort__g *slot_init(gort__sched *s, char *slot, size_t slot_size,
+                          uint32_t k, uint32_t guarded)
+{
+  size_t ps = gort__os_pagesize();
+  gort__g *g = (gort__g *)(slot + slot_size - g_size_rounded());
+  memset(g, 0, sizeof *g);
+  g->slot = slot;
+  g->stack_lo = slot + ps;
+  g->stack_size = (size_t)((char *)g - g->stack_lo) & ~(size_t)15;
+  g->sclass = k;
+  g->guarded = guarded;
+  g->sched = s;
+  *(uint64_t *)g->stack_lo = CANARY;
+  return g;
+}
+
+gort__g *gort__stack_alloc(gort__sched *s, gort__p *p, size_t stack_size)
+{
+  uint32_t k = size_class(stack_size);
+  gort__stackpool *pool;
+  gort__g *g;
+  char *slot;
+  uint32_t guarded;
+
+  if (k >= GORT__STACK_CLASSES)
+    return NULL;
+  if (p && stack_size == s->default_stack && p->stackcache) {
+    g = p->stackcache;
+    p->stackcache = g->schedlink;
+    p->nstackcache--;
+    return slot_init(s, g->slot, s->pools[k].slot_size, k, g->guarded);
+  }
+  pool = &s->pools[k];
+  gort__lock_acquire(&s->stacklock);
+  if (pool->hot) {
+    g = pool->hot;
+    pool->hot = g->schedlink;
+    pool->nhot--;
+    /* refill the P's cache a little, so the next spawns need no lock */
+    if (p && stack_size == s->default_stack) {
+      while (pool->hot && p->nstackcache < GORT__STACKCACHE_MAX / 2) {
+        gort__g *c = pool->hot;
+        pool->hot = c->schedlink;
+        pool->nhot--;
+        c->schedlink = p->stackcache;
+        p->stackcache = c;
+        p->nstackcache++;
+      }
+    }
+    gort__lock_release(&s->stacklock);
+    return slot_init(s, g->slot, pool->slot_size, k, g->guarded);
+  }
+  if (pool->ncold) {
+    slot = pool->cold[--pool->ncold];
+    gort__lock_release(&s->stacklock);
+    /* the descriptor page was given back: its guard bit went with it, so
+     * the cold list stores it in the slot pointer's low bit */
+    guarded = (uint32_t)((uintptr_t)slot & 1);
+    slot = (char *)((uintptr_t)slot & ~(uintptr_t)1);
+    return slot_init(s, slot, pool->slot_size, k, guarded);
+  }
+  slot = arena_carve(s, pool);
+  gort__lock_release(&s->stacklock);
+  if (!slot)
+    return NULL;
+  g = (gort__g *)(slot + pool->slot_size - g_size_rounded());
+  guarded = g->guarded;
+  return slot_init(s, slot, pool->slot_size, k, guarded);
+}
+
+/* g is dead and off its stack. */
+void gort__stack_free(gort__sched *s, gort__p *p, gort__g *g)
+{
+  gort__stackpool *pool = &s->pools[g->sclass];
+  atomic_store_explicit(&g->status, GORT__G_FREE, memory_order_release);
+  if (p && pool->slot_size - gort__os_pagesize() == s->default_stack &&
+      p->nstackcache < GORT__STACKCACHE_MAX) {
+    g->schedlink = p->stackcache;
+    p->stackcache = g;
+    p->nstackcache++;
+    return;
+  }
+  gort__lock_acquire(&s->stacklock);
+  g->schedlink = pool->hot;
+  pool->hot = g;
+  pool->nhot++;
+  if (p && p->nstackcache >= GORT__STACKCACHE_MAX) {
+    /* hand half the cache back so other Ps can reuse warm stacks */
+    while (p->nstackcache > GORT__STACKCACHE_MAX / 2) {
+      gort__g *c = p->stackcache;
+      p->stackcache = c->schedlink;
+      p->nstackcache--;
+      c->schedlink = pool->hot;
+      pool->hot = c;
+      pool->nhot++;
+    }
+  }
+  gort__lock_release(&s->stacklock);
+}
+
+void gort__stack_cache_flush(gort__sched *s, gort__p *p)
+{
+  while (p->stackcache) {
+    gort__g *g = p->stackcache;
+    p->stackcache = g->schedlink;
+    p->nstackcache--;
+    gort__lock_acquire(&s->stacklock);
+    g->schedlink = s->pools[g->sclass].hot;
+    s->pools[g->sclass].hot = g;
+    s->pools[g->sclass].nhot++;
+    gort__lock_release(&s->stacklock);
+  }
+}
+
+/* Gives back the pages of hot slots beyond the high-water mark (sysmon).
+ * The lock is dropped around each madvise so spawns never wait on it. */
+void gort__stack_trim(gort__sched *s)
+{
+  uint32_t k;
+  for (k = 0; k < GORT__STACK_CLASSES; k++) {
+    gort__stackpool *pool = &s->pools[k];
+    for (;;) {
+      gort__g *g;
+      char *slot;
+      uintptr_t guarded;
+      gort__lock_acquire(&s->stacklock);
+      if (pool->nhot <= s->stack_hwm) {
+        gort__lock_release(&s->stacklock);
+        break;
+      }
+      if (pool->ncold == pool->capcold) {
+        size_t cap = pool->capcold ? pool->capcold * 2 : 1024;
+        char **n = realloc(pool->cold, cap * sizeof *n);
+        if (!n) {
+          gort__lock_release(&s->stacklock);
+          break;
+        }
+        pool->cold = n;
+        pool->capcold = cap;
+      }
+      g = pool->hot;
+      pool->hot = g->schedlink;
+      pool->nhot--;
+      gort__lock_release(&s->stacklock);
+      slot = g->slot;
+      guarded = g->guarded ? 1 : 0;
+      gort__os_discard(g->stack_lo,
+                       pool->slot_size - gort__os_pagesize());
+      gort__lock_acquire(&s->stacklock);
+      pool->cold[pool->ncold++] = (char *)((uintptr_t)slot | guarded);
+      gort__lock_release(&s->stacklock);
+    }
+  }
+}
+
+void gort__stack_term(gort__sched *s)
+{
+  uint32_t k;
+  gort__arena *a = s->arenas;
+  while (a) {
+    gort__arena *n = a->next;
+    size_t i;
+    for (i = 0; i < a->nslots; i++)
+      gort__stack_deregister(a->vgid[i]);
+    gort__os_unmap(a->base, a->len);
+    free(a);
+    a = n;
+  }
+  s->arenas = NULL;
+  for (k = 0; k < GORT__STACK_CLASSES; k++)
+    free(s->pools[k].cold);
+}
+
+/* Calls fn for every slot holding a goroutine that has not finished.
+ * stacklock is held: fn must not allocate stacks. Cold slots read as
+ * zero pages (GORT__G_FREE) and cost no memory to look at. */
+void gort__stack_each_g(gort__sched *s, void (*fn)(gort__g *g, void *ctx),
+                        void *ctx)
+{
+  gort__arena *a;
+  size_t gsz = g_size_rounded();
+  gort__lock_acquire(&s->stacklock);
+  for (a = s->arenas; a; a = a->next) {
+    size_t i;
+    for (i = 0; i < a->nslots; i++) {
+      gort__g *g = (gort__g *)(a->base + (i + 1) * a->slot_size - gsz);
+      int st = atomic_load_explicit(&g->status, memory_order_acquire);
+      if (st != GORT__G_FREE && st != GORT__G_DEAD)
+        fn(g, ctx);
+    }
+  }
+  gort__lock_release(&s->stacklock);
+}
+
+bool gort__canary_ok(gort__g *g)
+{
+  return *(volatile uint64_t *)g->stack_lo == CANARY;
+}
+
+/* For the fault handler: is addr below the running goroutine's stack,
+ * in its guard page or just past it? Returns its id, or 0. */
+uint64_t gort__fault_classify(void *addr)
+{
+  gort__m *m = gort__tls_m;
+  gort__g *g;
+  char *a = addr;
+  if (!m)
+    return 0;
+  g = atomic_load_explicit(&m->curg, memory_order_relaxed);
+  if (!g)
+    return 0;
+  if (a >= g->slot - 64 * 1024 && a < g->stack_lo)
+    return g->id;
+  return 0;
+}

@@ -1,0 +1,159 @@
+/*
+ * switch.c - every stack switch, annotated for ASan, TSan and valgrind.
+ *
+ * The CPU backends (lib/arch) only move registers. Tools that track stacks
+ * must be told about each move, and in the right places:
+ *  - ASan: __sanitizer_start_switch_fiber just before the switch (with the
+ *    stack we go to), __sanitizer_finish_switch_fiber first thing after it
+ *    on the new stack. A goroutine that exits passes NULL so its fake stack
+ *    is destroyed.
+ *  - TSan: each goroutine is a fiber; __tsan_switch_to_fiber right before
+ *    the switch, with nothing instrumented in between.
+ *  - valgrind: each slot's stack is registered once (VALGRIND_STACK_REGISTER)
+ *    so memcheck knows a jump of the stack pointer is a switch.
+ *
+ * There are only two switches: g0 -> g (gort__switch_to_g) and g -> g0
+ * (gort__switch_to_g0). A goroutine never switches straight to another: g0
+ * finishes the park (publishing the parked state only once the goroutine is
+ * fully off its stack), which is what makes a wakeup that races a park safe.
+ */
+#include "config.h"
+
+#include "sched/sched.h"
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GORT_ASAN 1
+#endif
+#if __has_feature(thread_sanitizer)
+#define GORT_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define GORT_ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define GORT_TSAN 1
+#endif
+
+#if defined(GORT_ASAN)
+void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom,
+                                    size_t size);
+void __sanitizer_finish_switch_fiber(void *fake_stack_save,
+                                     const void **bottom_old,
+                                     size_t *size_old);
+#endif
+#if defined(GORT_TSAN)
+void *__tsan_get_current_fiber(void);
+void *__tsan_create_fiber(unsigned flags);
+void __tsan_destroy_fiber(void *fiber);
+void __tsan_switch_to_fiber(void *fiber, unsigned flags);
+#endif
+#if defined(HAVE_VALGRIND_VALGRIND_H)
+#include <valgrind/valgrind.h>
+#endif
+
+#include <pthread.h>
+
+void gort__m_fiber_init(gort__m *m)
+{
+  pthread_attr_t attr;
+  void *lo = NULL;
+  size_t size = 0;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    pthread_attr_getstack(&attr, &lo, &size);
+    pthread_attr_destroy(&attr);
+  }
+  m->g0_lo = lo;
+  m->g0_size = size;
+#if defined(GORT_TSAN)
+  m->tsan_g0 = __tsan_get_current_fiber();
+#endif
+}
+
+void gort__fiber_create(gort__g *g)
+{
+#if defined(GORT_TSAN)
+  g->tsan_fiber = __tsan_create_fiber(0);
+#else
+  (void)g;
+#endif
+}
+
+void gort__fiber_destroy(gort__g *g)
+{
+#if defined(GORT_TSAN)
+  if (g->tsan_fiber)
+    __tsan_destroy_fiber(g->tsan_fiber);
+  g->tsan_fiber = NULL;
+#else
+  (void)g;
+#endif
+}
+
+unsigned gort__stack_register(char *lo, char *hi)
+{
+#if defined(HAVE_VALGRIND_VALGRIND_H)
+  return VALGRIND_STACK_REGISTER(lo, hi);
+#else
+  (void)lo;
+  (void)hi;
+  return 0;
+#endif
+}
+
+void gort__stack_deregister(unsigned id)
+{
+#if defined(HAVE_VALGRIND_VALGRIND_H)
+  VALGRIND_STACK_DEREGISTER(id);
+#else
+  (void)id;
+#endif
+}
+
+/* On g0: run g until it switches back. */
+void gort__switch_to_g(gort__m *m, gort__g *g)
+{
+#if defined(GORT_ASAN)
+  __sanitizer_start_switch_fiber(&m->asan_fake_g0, g->stack_lo, g->stack_size);
+#endif
+#if defined(GORT_TSAN)
+  __tsan_switch_to_fiber(g->tsan_fiber, 0);
+#endif
+  gort__ctx_switch(&m->g0ctx, &g->ctx);
+#if defined(GORT_ASAN)
+  __sanitizer_finish_switch_fiber(m->asan_fake_g0, NULL, NULL);
+#endif
+}
+
+/* On g: give the M back to its scheduler. g->op says why. Returns, possibly
+ * on another M, when g is resumed (never for GORT__OP_EXIT). */
+void gort__switch_to_g0(gort__g *g)
+{
+  gort__m *m = g->m;
+#if defined(GORT_ASAN)
+  __sanitizer_start_switch_fiber(g->op == GORT__OP_EXIT ? NULL : &g->asan_fake,
+                                 m->g0_lo, m->g0_size);
+#endif
+#if defined(GORT_TSAN)
+  __tsan_switch_to_fiber(m->tsan_g0, 0);
+#endif
+  gort__ctx_switch(&g->ctx, &m->g0ctx);
+  /* m is stale from here on: we may be on another thread. */
+#if defined(GORT_ASAN)
+  __sanitizer_finish_switch_fiber(g->asan_fake, NULL, NULL);
+#endif
+}
+
+/* The first code every goroutine runs, on its own stack. */
+void gort__g_bootstrap(void *arg)
+{
+  gort__g *g = arg;
+#if defined(GORT_ASAN)
+  __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+  g->fn(g->arg);
+  g->op = GORT__OP_EXIT;
+  gort__switch_to_g0(g);
+  gort__fatal(__FILE__, __LINE__, "dead goroutine resumed");
+}
