@@ -20,18 +20,21 @@
 
 #define GOID_BATCH 16
 
-static uint64_t next_goid(gort__sched *s, gort__p *p)
+/* Ids are unique in the process, across schedulers, as Go's are. */
+static _Atomic uint64_t goidgen;
+
+static uint64_t next_goid(gort__p *p)
 {
   if (p) {
     if (p->goidcache == p->goidcacheend) {
-      p->goidcache = atomic_fetch_add_explicit(&s->goidgen, GOID_BATCH,
+      p->goidcache = atomic_fetch_add_explicit(&goidgen, GOID_BATCH,
                                                memory_order_relaxed) +
                      1;
       p->goidcacheend = p->goidcache + GOID_BATCH;
     }
     return p->goidcache++;
   }
-  return atomic_fetch_add_explicit(&s->goidgen, 1, memory_order_relaxed) + 1;
+  return atomic_fetch_add_explicit(&goidgen, 1, memory_order_relaxed) + 1;
 }
 
 /* The P the calling goroutine may use for a moment, entered with a CAS;
@@ -82,7 +85,7 @@ static int spawn(gort__sched *s, gort__lane *lane, gort__foreign *foreign,
     p_leave(m, p);
     return GORT_ENOMEM;
   }
-  g->id = next_goid(s, p);
+  g->id = next_goid(p);
   g->fn = fn;
   g->arg = arg;
   g->lane = lane;
@@ -149,10 +152,18 @@ GORT_API int gort_go(void (*fn)(void *), void *arg)
   return gort_spawn(NULL, fn, arg, 0, NULL);
 }
 
+/* Under the bucket lock: announce a joiner unless g already finished. */
 static bool join_validate(void *ctx)
 {
   gort__g *g = ctx;
-  return atomic_load_explicit(&g->done, memory_order_acquire) == 0;
+  uint32_t v = atomic_load_explicit(&g->done, memory_order_acquire);
+  while (!(v & 1)) {
+    if (v & 2 || atomic_compare_exchange_weak_explicit(
+                     &g->done, &v, v | 2, memory_order_acq_rel,
+                     memory_order_acquire))
+      return true;
+  }
+  return false;
 }
 
 GORT_API int gort_join(gort_g *h, int64_t deadline)
@@ -164,7 +175,7 @@ GORT_API int gort_join(gort_g *h, int64_t deadline)
     return GORT_EINVAL;
   if ((r = gort__check_cancel()) != 0)
     return r;
-  if (atomic_load_explicit(&g->done, memory_order_acquire))
+  if (atomic_load_explicit(&g->done, memory_order_acquire) & 1)
     return 0;
   if (g == gort__getg())
     return GORT_EDEADLK;

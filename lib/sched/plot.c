@@ -79,10 +79,10 @@ static void unlink_w(bucket *b, gort__waiter *w)
   w->queued = false;
 }
 
-static gort__waiter *find_next(bucket *b, gort__waiter *from, const void *key)
+/* The first waiter on key at or after w (NULL: none). */
+static gort__waiter *find_from(gort__waiter *w, const void *key)
 {
-  gort__waiter *w;
-  for (w = from ? from : b->head; w; w = w->next)
+  for (; w; w = w->next)
     if (w->key == key)
       return w;
   return NULL;
@@ -133,8 +133,8 @@ int gort__plot_unpark_one(const void *key,
   uintptr_t token = 0;
 
   gort__lock_acquire(&b->lock);
-  for (w = find_next(b, NULL, key); w;) {
-    gort__waiter *next = find_next(b, w->next, key);
+  for (w = find_from(b->head, key); w;) {
+    gort__waiter *next = find_from(w->next, key);
     if (gort__waiter_claim(w)) {
       unlink_w(b, w);
       claimed = w;
@@ -146,7 +146,7 @@ int gort__plot_unpark_one(const void *key,
   if (cb) {
     bool more = false;
     gort__waiter *x;
-    for (x = find_next(b, NULL, key); x; x = find_next(b, x->next, key)) {
+    for (x = find_from(b->head, key); x; x = find_from(x->next, key)) {
       if (atomic_load_explicit(&x->state, memory_order_acquire) ==
           GORT__W_WAITING) {
         more = true;
@@ -169,8 +169,8 @@ size_t gort__plot_unpark_n(const void *key, size_t n, uintptr_t token,
   size_t woke = 0;
 
   gort__lock_acquire(&b->lock);
-  for (w = find_next(b, NULL, key); w && woke < n;) {
-    gort__waiter *next = find_next(b, w->next, key);
+  for (w = find_from(b->head, key); w && woke < n;) {
+    gort__waiter *next = find_from(w->next, key);
     if (gort__waiter_claim(w)) {
       unlink_w(b, w);
       *tail = w;

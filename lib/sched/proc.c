@@ -395,8 +395,10 @@ static void g_exited(gort__m *m, gort__p *p, gort__g *g)
         memory_order_relaxed);
   else
     atomic_fetch_sub_explicit(&s->ng_extra, 1, memory_order_relaxed);
-  atomic_store_explicit(&g->done, 1, memory_order_seq_cst);
-  gort__plot_unpark_n(&g->done, SIZE_MAX, 0, NULL, NULL);
+  /* bit 1: finished; bit 2: a joiner may be parked (set under the bucket
+   * lock by gort_join), so exits nobody waits for skip the parking lot */
+  if (atomic_exchange_explicit(&g->done, 1, memory_order_acq_rel) & 2)
+    gort__plot_unpark_n(&g->done, SIZE_MAX, 0, NULL, NULL);
   if (atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) == 1)
     g_free(s, p, g);
   if (lane &&

@@ -213,7 +213,6 @@ struct gort__sched {
   gort__g *runqhead, *runqtail;
   _Atomic int64_t runqsize;
   _Atomic int64_t ng_extra; /* spawns and exits made without a P */
-  _Atomic uint64_t goidgen;
   _Atomic int nblocking; /* goroutines parked on blocking-pool work */
   gort__mainrec *mainrec;
   uint64_t maingen;

@@ -230,6 +230,16 @@ static void cancel_one(gort__g *g, void *ctx)
   gort__cancel_g(g);
 }
 
+#include <stdio.h>
+static void dbg_one(gort__g *g, void *ctx)
+{
+  (void)ctx;
+  fprintf(stderr, "DBG g%llu status=%d reason=%s cancelled=%d parkstate=%d\n",
+          (unsigned long long)g->id, atomic_load(&g->status),
+          gort__waitreason_str(g->waitreason), atomic_load(&g->cancelled),
+          atomic_load(&g->parkstate));
+}
+
 static int wait_goroutines(gort__sched *s, int64_t deadline)
 {
   for (;;) {
@@ -238,8 +248,10 @@ static int wait_goroutines(gort__sched *s, int64_t deadline)
     gort__stack_each_g(s, cancel_one, NULL);
     if (gort_sched_numgoroutine((gort_sched *)s) <= 0)
       return 0;
-    if (deadline >= 0 && gort__nanotime() >= deadline)
+    if (deadline >= 0 && gort__nanotime() >= deadline) {
+      if (getenv("GORT_DBG")) gort__stack_each_g(s, dbg_one, NULL);
       return GORT_ETIMEDOUT;
+    }
     /* exits bump exitseq; a bounded wait re-cancels goroutines that were
      * being spawned while the first pass ran */
     wake = gort__nanotime() + 10 * 1000 * 1000;
