@@ -230,7 +230,8 @@ GORT_API int gort_yield(void)
     return 0;
   }
   g->op = GORT__OP_YIELD;
-  gort__switch_to_g0(g);
+  if (!gort__switch_direct(g, GORT__OP_YIELD))
+    gort__switch_to_g0(g);
   return gort__check_cancel();
 }
 

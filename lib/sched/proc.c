@@ -35,11 +35,12 @@
 
 #include "sched/sched.h"
 
-_Thread_local gort__m *gort__tls_m;
+_Thread_local gort__m *gort__tls_m __attribute__((tls_model("initial-exec")));
 static _Atomic uint64_t mid_gen;
 
 static void schedule(gort__m *m);
 static gort__g *findrunnable(gort__m *m);
+static void overflow_die(gort__g *g) __attribute__((noreturn));
 
 void gort__fatal(const char *file, int line, const char *what)
 {
@@ -345,6 +346,70 @@ void gort__ready(gort__g *g)
   gort__g_start(g->sched, g, true);
 }
 
+/* On g, which holds its P: if another goroutine of this P can run, switch
+ * straight to it and leave op for it to finish (gort__post_switch): one
+ * context switch instead of two, and no trip through the scheduler. The
+ * scheduler's periodic duties (global queue fairness, due timers, a P to
+ * retire) send us the long way instead. */
+bool gort__switch_direct(gort__g *g, int op)
+{
+  gort__m *m = g->m;
+  gort__p *p = m->p;
+  gort__sched *s = g->sched;
+  gort__g *next;
+  uint32_t tick;
+  int64_t t0;
+
+  if (!p || !p_cas(p, m, GORT__P_USER, GORT__P_RUNNING))
+    return false;
+  /* the same fairness test schedule() makes before each execute */
+  tick = atomic_load_explicit(&p->schedtick, memory_order_relaxed);
+  if ((tick % 61 == 0 &&
+       atomic_load_explicit(&s->runqsize, memory_order_relaxed) > 0) ||
+      p->id >= atomic_load_explicit(&s->nprocs, memory_order_relaxed))
+    goto slow;
+  t0 = atomic_load_explicit(&p->timer0, memory_order_relaxed);
+  if (t0 != GORT__NEVER_WHEN && t0 <= gort__nanotime())
+    goto slow;
+  next = gort__runqget(p);
+  if (!next)
+    goto slow;
+  atomic_store_explicit(&p->schedtick, tick + 1, memory_order_relaxed);
+  m->deferred = g;
+  m->deferred_op = op;
+  next->m = m;
+  atomic_store_explicit(&next->status, GORT__G_RUNNING, memory_order_relaxed);
+  atomic_store_explicit(&m->curg, next, memory_order_release);
+  gort__switch_g_to_g(g, next);
+  return true;
+slow:
+  p_set(p, m, GORT__P_USER);
+  return false;
+}
+
+/* Runs on the goroutine switched to directly: g is off its stack now. */
+void gort__finish_deferred(gort__m *m, gort__g *d, int op)
+{
+  gort__p *p = m->p;
+  if (GORT__UNLIKELY(!gort__canary_ok(d)))
+    overflow_die(d);
+  if (op == GORT__OP_YIELD) {
+    atomic_store_explicit(&d->status, GORT__G_RUNNABLE, memory_order_release);
+    gort__runqput(p, d, false);
+  } else {
+    atomic_store_explicit(&d->status, GORT__G_WAITING, memory_order_relaxed);
+    if (atomic_exchange_explicit(&d->parkstate, GORT__PS_PARKED,
+                                 memory_order_acq_rel) == GORT__PS_NOTIFIED) {
+      atomic_store_explicit(&d->parkstate, GORT__PS_RUNNING,
+                            memory_order_relaxed);
+      atomic_store_explicit(&d->status, GORT__G_RUNNABLE,
+                            memory_order_release);
+      gort__runqput(p, d, true);
+    }
+  }
+  p_set(p, m, GORT__P_USER);
+}
+
 void gort__park(int reason, const void *what)
 {
   gort__g *g = gort__getg();
@@ -354,7 +419,8 @@ void gort__park(int reason, const void *what)
   g->waitsince =
       atomic_load_explicit(&g->sched->coarse_now, memory_order_relaxed);
   g->op = GORT__OP_PARK;
-  gort__switch_to_g0(g);
+  if (!gort__switch_direct(g, GORT__OP_PARK))
+    gort__switch_to_g0(g);
   g->waitreason = GORT__WR_NONE;
 }
 
@@ -441,6 +507,8 @@ again:
     p_set(p, m, GORT__P_USER);
   }
   gort__switch_to_g(m, g);
+  /* whoever switched back: g may have switched straight to others since */
+  g = atomic_load_explicit(&m->curg, memory_order_relaxed);
   atomic_store_explicit(&m->curg, NULL, memory_order_release);
   if (GORT__UNLIKELY(!gort__canary_ok(g)))
     overflow_die(g);

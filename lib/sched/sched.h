@@ -118,7 +118,8 @@ struct gort__m {
   size_t g0_size;
   void *asan_fake_g0;
   void *tsan_g0;
-  gort__g *gfree; /* the g that exited, freed once off its stack */
+  gort__g *deferred; /* left by a direct switch: finished by the next g */
+  int deferred_op;
 };
 
 struct gort__p {
@@ -252,7 +253,8 @@ int gort__spawn_internal(gort__sched *s, gort__lane *lane,
                          void *arg, size_t stack_size, gort_g **out);
 
 /* ---- proc.c ---- */
-extern _Thread_local gort__m *gort__tls_m;
+extern _Thread_local gort__m *gort__tls_m
+    __attribute__((tls_model("initial-exec")));
 gort__sched *gort__sched_get(gort_sched *s); /* NULL: current or default */
 void gort__wakep(gort__sched *s);
 void gort__globrunqput(gort__sched *s, gort__g *g);
@@ -268,6 +270,7 @@ bool gort__p_has_work(gort__sched *s, gort__p *p);
 uint32_t gort__fastrand(gort__m *m);
 void gort__sysmon_wake(gort__sched *s);
 void gort__execute(gort__m *m, gort__g *g);
+bool gort__switch_direct(gort__g *g, int op);
 bool gort__canary_ok(gort__g *g);
 void gort__mstart_common(gort__m *m);
 void gort__mexit_common(gort__m *m);
@@ -296,6 +299,9 @@ void gort__stack_each_g(gort__sched *s, void (*fn)(gort__g *g, void *ctx),
 
 /* ---- switch.c ---- */
 void gort__switch_to_g(gort__m *m, gort__g *g);
+void gort__switch_g_to_g(gort__g *g1, gort__g *g2);
+void gort__post_switch(gort__g *self);
+void gort__finish_deferred(gort__m *m, gort__g *d, int op);
 void gort__switch_to_g0(gort__g *g);
 void gort__g_bootstrap(void *arg);
 void gort__fiber_create(gort__g *g);

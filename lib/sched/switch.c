@@ -12,10 +12,12 @@
  *  - valgrind: each slot's stack is registered once (VALGRIND_STACK_REGISTER)
  *    so memcheck knows a jump of the stack pointer is a switch.
  *
- * There are only two switches: g0 -> g (gort__switch_to_g) and g -> g0
- * (gort__switch_to_g0). A goroutine never switches straight to another: g0
- * finishes the park (publishing the parked state only once the goroutine is
- * fully off its stack), which is what makes a wakeup that races a park safe.
+ * Three switches: g0 -> g (gort__switch_to_g), g -> g0 (gort__switch_to_g0)
+ * and, for a yield or park with a local goroutine ready, g -> g directly
+ * (gort__switch_g_to_g). A parking goroutine's state is published only once
+ * it is fully off its stack, which is what makes a wakeup that races a park
+ * safe: on the g0 path g0 publishes it; on the direct path the goroutine
+ * switched to does, first thing (gort__post_switch), before running on.
  */
 #include "config.h"
 
@@ -143,6 +145,37 @@ void gort__switch_to_g0(gort__g *g)
 #if defined(GORT_ASAN)
   __sanitizer_finish_switch_fiber(g->asan_fake, NULL, NULL);
 #endif
+  gort__post_switch(g);
+}
+
+/* On g1, which holds its P: run g2 straight away on this M. What g1 asked
+ * for (m->deferred) is finished by g2 once g1 is off its stack. */
+void gort__switch_g_to_g(gort__g *g1, gort__g *g2)
+{
+#if defined(GORT_ASAN)
+  __sanitizer_start_switch_fiber(&g1->asan_fake, g2->stack_lo, g2->stack_size);
+#endif
+#if defined(GORT_TSAN)
+  __tsan_switch_to_fiber(g2->tsan_fiber, 0);
+#endif
+  gort__ctx_switch(&g1->ctx, &g2->ctx);
+#if defined(GORT_ASAN)
+  __sanitizer_finish_switch_fiber(g1->asan_fake, NULL, NULL);
+#endif
+  gort__post_switch(g1);
+}
+
+/* First thing a goroutine does when it runs again: if it was switched to
+ * directly, finish what the goroutine before it asked for. g->m is the M
+ * that resumed us (set before the switch), so no thread-local is read. */
+void gort__post_switch(gort__g *self)
+{
+  gort__m *m = self->m;
+  gort__g *d = m->deferred;
+  if (GORT__LIKELY(d == NULL))
+    return;
+  m->deferred = NULL;
+  gort__finish_deferred(m, d, m->deferred_op);
 }
 
 /* The first code every goroutine runs, on its own stack. */
@@ -152,6 +185,7 @@ void gort__g_bootstrap(void *arg)
 #if defined(GORT_ASAN)
   __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
+  gort__post_switch(g);
   g->fn(g->arg);
   g->op = GORT__OP_EXIT;
   gort__switch_to_g0(g);
