@@ -553,7 +553,17 @@ static void retirep(gort__m *m)
   gort__stack_cache_flush(s, p);
   gort__timers_move(s, p);
   releasep(m);
-  p_set(p, NULL, GORT__P_DEAD);
+  gort__lock_acquire(&s->lock);
+  if (p->id < atomic_load_explicit(&s->nprocs, memory_order_acquire)) {
+    /* maxprocs grew back while we retired it: it is live again */
+    gort__lock_acquire(&p->tlock);
+    p->tdead = false;
+    gort__lock_release(&p->tlock);
+    pidleput(s, p);
+  } else {
+    p_set(p, NULL, GORT__P_DEAD);
+  }
+  gort__lock_release(&s->lock);
   gort__wakep(s);
 }
 

@@ -25,6 +25,9 @@
 #include "sched/sched.h"
 
 static _Atomic(gort__sched *) default_sched;
+/* Serialises gort_sched_maxprocs calls (of all schedulers: they are rare),
+ * so a shrink's retirements never interleave with a grow. */
+static gort__lock resize_lock = GORT__LOCK_INIT(GORT__RANK_SCHED - 5);
 static gort__lock default_lock = GORT__LOCK_INIT(GORT__RANK_LEAF);
 
 static gort__p *p_new(int id)
@@ -68,23 +71,25 @@ static int procs_grow(gort__sched *s, int n)
   return 0;
 }
 
-/* sched.lock must be held. Retires idle Ps at or beyond n. */
-static void procs_shrink_idle(gort__sched *s, int n)
+/* sched.lock must be held. Takes idle Ps at or beyond n off the idle list
+ * and returns them linked; the caller retires them after unlocking (moving
+ * timers may wake an M, which takes sched.lock). */
+static gort__p *procs_shrink_idle(gort__sched *s, int n)
 {
-  gort__p **pp = &s->pidle;
+  gort__p **pp = &s->pidle, *dead = NULL;
   while (*pp) {
     gort__p *p = *pp;
     if (p->id >= n) {
       *pp = p->link;
-      p->link = NULL;
+      p->link = dead;
+      dead = p;
       atomic_fetch_sub(&s->npidle, 1);
-      gort__stack_cache_flush(s, p);
-      gort__timers_move(s, p);
       atomic_store(&p->state, GORT__PSTATE(0, GORT__P_DEAD));
     } else {
       pp = &p->link;
     }
   }
+  return dead;
 }
 
 static int sched_create(gort__sched **out, int maxprocs)
@@ -179,6 +184,7 @@ GORT_API gort_sched *gort_sched_current(void)
 GORT_API int gort_sched_maxprocs(gort_sched *h, int n)
 {
   gort__sched *s = gort__sched_get(h);
+  gort__p *dead = NULL;
   int old, r = 0;
   if (!s)
     return GORT_ENOMEM;
@@ -187,6 +193,7 @@ GORT_API int gort_sched_maxprocs(gort_sched *h, int n)
   old = atomic_load(&s->nprocs);
   if (n <= 0 || n == old)
     return old;
+  gort__lock_acquire(&resize_lock);
   gort__lock_acquire(&s->lock);
   old = atomic_load(&s->nprocs);
   if (n > old) {
@@ -195,9 +202,17 @@ GORT_API int gort_sched_maxprocs(gort_sched *h, int n)
       atomic_store(&s->nprocs, n);
   } else {
     atomic_store(&s->nprocs, n);
-    procs_shrink_idle(s, n);
+    dead = procs_shrink_idle(s, n);
   }
   gort__lock_release(&s->lock);
+  while (dead) {
+    gort__p *p = dead;
+    dead = p->link;
+    p->link = NULL;
+    gort__stack_cache_flush(s, p);
+    gort__timers_move(s, p);
+  }
+  gort__lock_release(&resize_lock);
   if (r != 0)
     return r;
   gort__wakep(s);

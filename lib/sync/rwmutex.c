@@ -24,6 +24,9 @@
  *    subtracts the readers still counted (they will now leave without
  *    touching rwait); decrements already in flight then bring rwait back to
  *    exactly 0, never below, so a later writer is never woken early.
+ *  - rwait reaching 0 is what lets the writer in; the unpark that follows
+ *    is only a hint (it may arrive late, at the next writer), so a woken
+ *    writer re-checks rwait.
  *  - RPARKED is set under the bucket lock while WRITER is set, and cleared
  *    together with WRITER; the clearer then wakes everyone queued. A stale
  *    RPARKED (a reader that timed out) costs one empty unpark.
@@ -135,25 +138,34 @@ static void retract(rw *l) {
   gort__mtx_unlock(&l->w);
 }
 
-/* Under the bucket lock: sleep only while readers remain. */
-static bool writer_validate(void *p) {
-  rw *l = p;
-  return atomic_load_explicit(&l->rwait, memory_order_acquire) != 0;
+
+static bool readers_gone(rw *l) {
+  return atomic_load_explicit(&l->rwait, memory_order_acquire) == 0;
 }
 
+/* Under the bucket lock: sleep only while readers remain. */
+static bool writer_validate(void *p) { return !readers_gone(p); }
+
+/* A wake is only a hint: the reader that took rwait to 0 unparks after its
+ * decrement, not atomically with it, so its unpark can arrive late and
+ * find the next writer parked for other readers. Hence the re-check. */
 static int wait_readers(rw *l, int64_t deadline) {
-  int rc = gort__deadline_expired(deadline);
-  if (rc == 0) {
-    gort__park_opts o = {.validate = writer_validate,
-                         .ctx = l,
-                         .reason = GORT__WR_RWMUTEX_W};
-    uintptr_t tok;
-    rc = gort__plot_park(&l->rwait, &o, deadline, &tok);
-    if (rc == 0 || rc == GORT_EAGAIN) /* woken, or they had all left */
-      return 0;
+  for (;;) {
+    int rc = gort__deadline_expired(deadline);
+    if (rc == 0) {
+      gort__park_opts o = {.validate = writer_validate,
+                           .ctx = l,
+                           .reason = GORT__WR_RWMUTEX_W};
+      uintptr_t tok;
+      rc = gort__plot_park(&l->rwait, &o, deadline, &tok);
+      if (rc == GORT_EAGAIN || (rc == 0 && readers_gone(l)))
+        return 0;
+      if (rc == 0)
+        continue;
+    }
+    retract(l);
+    return rc;
   }
-  retract(l);
-  return rc;
 }
 
 /* ---- gort_rwmutex -------------------------------------------------------- */
