@@ -43,7 +43,9 @@
  *   gcc -O2 $W -DGORT_CTX_UCONTEXT -Ilib tests/arch/ctx_selftest.c \
  *       lib/arch/generic/switch_ucontext.c -lm -o ctx_selftest
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <signal.h>
 #include <stdalign.h>
 #include <stdarg.h>
