@@ -308,6 +308,7 @@ void gort__fiber_create(gort__g *g);
 void gort__fiber_destroy(gort__g *g);
 void gort__m_fiber_init(gort__m *m);
 unsigned gort__stack_register(char *lo, char *hi);
+void gort__arena_roots(void *base, size_t len, bool add);
 void gort__stack_deregister(unsigned id);
 
 /* ---- timer.c ---- */

@@ -113,6 +113,7 @@ static char *arena_carve(gort__sched *s, gort__stackpool *pool)
     }
     a->slot_size = pool->slot_size;
     a->nslots = 0;
+    gort__arena_roots(a->base, a->len, true);
     a->next = s->arenas;
     s->arenas = a;
     pool->arena = a;
@@ -302,6 +303,7 @@ void gort__stack_term(gort__sched *s)
     size_t i;
     for (i = 0; i < a->nslots; i++)
       gort__stack_deregister(a->vgid[i]);
+    gort__arena_roots(a->base, a->len, false);
     gort__os_unmap(a->base, a->len);
     free(a);
     a = n;

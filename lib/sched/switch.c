@@ -51,6 +51,10 @@ void *__tsan_create_fiber(unsigned flags);
 void __tsan_destroy_fiber(void *fiber);
 void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 #endif
+#if defined(GORT_ASAN)
+void __lsan_register_root_region(const void *p, size_t size);
+void __lsan_unregister_root_region(const void *p, size_t size);
+#endif
 #if defined(HAVE_VALGRIND_VALGRIND_H)
 #include <valgrind/valgrind.h>
 #endif
@@ -110,6 +114,22 @@ void gort__stack_deregister(unsigned id)
   VALGRIND_STACK_DEREGISTER(id);
 #else
   (void)id;
+#endif
+}
+
+/* Goroutine stacks live in arenas LeakSanitizer does not scan by itself:
+ * without this, anything only a parked goroutine points to looks leaked. */
+void gort__arena_roots(void *base, size_t len, bool add)
+{
+#if defined(GORT_ASAN)
+  if (add)
+    __lsan_register_root_region(base, len);
+  else
+    __lsan_unregister_root_region(base, len);
+#else
+  (void)base;
+  (void)len;
+  (void)add;
 #endif
 }
 

@@ -58,21 +58,38 @@ int gort__mtx_unlock_slow(gort__mtx *m);
 /* 0 or GORT_EBUSY; never parks, never spins. */
 int gort__mtx_trylock(gort__mtx *m);
 
-/* Does not check cancellation: callers that take a deadline have done so. */
+/* Does not check cancellation: callers that take a deadline have done so.
+ * Inline: the first CAS is the uncontended case; the second takes a free
+ * word that still carries PARKED/WOKEN (waiters exist but the lock is free,
+ * common under contention), so that case needs no call either. */
 static inline int gort__mtx_lock(gort__mtx *m, int64_t deadline, int reason,
                                  unsigned flags) {
-  uint32_t zero = 0;
+  uint32_t s = 0;
   if (GORT__LIKELY(atomic_compare_exchange_strong_explicit(
-          &m->state, &zero, GORT__MTX_LOCKED, memory_order_acquire,
+          &m->state, &s, GORT__MTX_LOCKED, memory_order_acquire,
           memory_order_relaxed)))
+    return 0;
+  if (!(s & GORT__MTX_LOCKED) &&
+      atomic_compare_exchange_strong_explicit(&m->state, &s,
+                                              s | GORT__MTX_LOCKED,
+                                              memory_order_acquire,
+                                              memory_order_relaxed))
     return 0;
   return gort__mtx_lock_slow(m, deadline, reason, flags);
 }
 
+/* Inline likewise: the second CAS is an unlock that has nobody to wake
+ * (no PARKED, or a woken locker is already on its way) and no handoff. */
 static inline int gort__mtx_unlock(gort__mtx *m) {
-  uint32_t held = GORT__MTX_LOCKED;
+  uint32_t s = GORT__MTX_LOCKED;
   if (GORT__LIKELY(atomic_compare_exchange_strong_explicit(
-          &m->state, &held, 0, memory_order_release, memory_order_relaxed)))
+          &m->state, &s, 0, memory_order_release, memory_order_relaxed)))
+    return 0;
+  if ((s & (GORT__MTX_LOCKED | GORT__MTX_STARVING)) == GORT__MTX_LOCKED &&
+      (s & (GORT__MTX_PARKED | GORT__MTX_WOKEN)) != GORT__MTX_PARKED &&
+      atomic_compare_exchange_strong_explicit(
+          &m->state, &s, s & ~(uint32_t)GORT__MTX_LOCKED,
+          memory_order_release, memory_order_relaxed))
     return 0;
   return gort__mtx_unlock_slow(m);
 }
