@@ -113,7 +113,6 @@ static char *arena_carve(gort__sched *s, gort__stackpool *pool)
     }
     a->slot_size = pool->slot_size;
     a->nslots = 0;
-    gort__arena_roots(a->base, a->len, true);
     a->next = s->arenas;
     s->arenas = a;
     pool->arena = a;
@@ -125,6 +124,8 @@ static char *arena_carve(gort__sched *s, gort__stackpool *pool)
   pool->arena_left--;
   pool->arena->vgid[pool->arena->nslots++] =
       gort__stack_register(slot + ps, slot + pool->slot_size);
+  /* below the guard page: LSan must not read the guard */
+  gort__arena_roots(slot + ps, pool->slot_size - ps, true);
   kind = gort__os_guard(slot, ps, s->guard_budget > 0);
   if (kind == 2)
     s->guard_budget--;
@@ -301,9 +302,11 @@ void gort__stack_term(gort__sched *s)
   while (a) {
     gort__arena *n = a->next;
     size_t i;
-    for (i = 0; i < a->nslots; i++)
+    for (i = 0; i < a->nslots; i++) {
       gort__stack_deregister(a->vgid[i]);
-    gort__arena_roots(a->base, a->len, false);
+      gort__arena_roots(a->base + i * a->slot_size + gort__os_pagesize(),
+                        a->slot_size - gort__os_pagesize(), false);
+    }
     gort__os_unmap(a->base, a->len);
     free(a);
     a = n;

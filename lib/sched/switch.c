@@ -117,8 +117,9 @@ void gort__stack_deregister(unsigned id)
 #endif
 }
 
-/* Goroutine stacks live in arenas LeakSanitizer does not scan by itself:
- * without this, anything only a parked goroutine points to looks leaked. */
+/* Goroutine stacks live in mappings LeakSanitizer does not scan by itself:
+ * without this, anything only a parked goroutine points to looks leaked.
+ * One region a slot, above its guard page (reading a guard would fault). */
 void gort__arena_roots(void *base, size_t len, bool add)
 {
 #if defined(GORT_ASAN)

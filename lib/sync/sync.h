@@ -28,11 +28,13 @@
   _Static_assert(_Alignof(priv) <= _Alignof(pub), #priv " alignment")
 
 /* ---- the lock word -------------------------------------------------------
- * LOCKED:   held.
+ * LOCKED:   held by an owner.
  * WOKEN:    some locker is awake and about to retry (a woken waiter or a
  *           spinner), so unlock need not wake another one.
- * STARVING: handoff mode: unlock passes ownership to the first waiter.
- *           Invariant: STARVING implies LOCKED.
+ * STARVING: handoff mode. Unlock clears LOCKED and passes ownership to the
+ *           first waiter, setting LOCKED for it; meanwhile STARVING alone
+ *           keeps newcomers out. So the lock is free only when neither
+ *           LOCKED nor STARVING is set (GORT__MTX_HELD).
  * PARKED:   someone may be queued on the word's address. May be stale (a
  *           waiter that timed out); the unlock that finds nobody clears it. */
 enum {
@@ -40,6 +42,7 @@ enum {
   GORT__MTX_WOKEN = 2u,
   GORT__MTX_STARVING = 4u,
   GORT__MTX_PARKED = 8u,
+  GORT__MTX_HELD = GORT__MTX_LOCKED | GORT__MTX_STARVING,
 };
 
 /* Flags for gort__mtx_lock_slow. */
@@ -54,7 +57,9 @@ typedef struct gort__mtx {
 
 int gort__mtx_lock_slow(gort__mtx *m, int64_t deadline, int reason,
                         unsigned flags);
-int gort__mtx_unlock_slow(gort__mtx *m);
+/* After an unlock whose release left "after" in the word: wakes or hands
+ * off as that word says. */
+void gort__mtx_unlock_slow(gort__mtx *m, uint32_t after);
 /* 0 or GORT_EBUSY; never parks, never spins. */
 int gort__mtx_trylock(gort__mtx *m);
 
@@ -69,7 +74,7 @@ static inline int gort__mtx_lock(gort__mtx *m, int64_t deadline, int reason,
           &m->state, &s, GORT__MTX_LOCKED, memory_order_acquire,
           memory_order_relaxed)))
     return 0;
-  if (!(s & GORT__MTX_LOCKED) &&
+  if (!(s & GORT__MTX_HELD) &&
       atomic_compare_exchange_strong_explicit(&m->state, &s,
                                               s | GORT__MTX_LOCKED,
                                               memory_order_acquire,
@@ -78,20 +83,21 @@ static inline int gort__mtx_lock(gort__mtx *m, int64_t deadline, int reason,
   return gort__mtx_lock_slow(m, deadline, reason, flags);
 }
 
-/* Inline likewise: the second CAS is an unlock that has nobody to wake
- * (no PARKED, or a woken locker is already on its way) and no handoff. */
+/* One RMW whatever the other bits say (fetch_sub is a single xadd, which
+ * returns the whole word: what to do next is decided from that snapshot,
+ * as Go does). The load before it refuses to unlock an unlocked word
+ * without changing it; it is exact for the owner, because only the owner
+ * clears LOCKED. Two unlocks racing with each other are undefined, as for
+ * any lock. */
 static inline int gort__mtx_unlock(gort__mtx *m) {
-  uint32_t s = GORT__MTX_LOCKED;
-  if (GORT__LIKELY(atomic_compare_exchange_strong_explicit(
-          &m->state, &s, 0, memory_order_release, memory_order_relaxed)))
-    return 0;
-  if ((s & (GORT__MTX_LOCKED | GORT__MTX_STARVING)) == GORT__MTX_LOCKED &&
-      (s & (GORT__MTX_PARKED | GORT__MTX_WOKEN)) != GORT__MTX_PARKED &&
-      atomic_compare_exchange_strong_explicit(
-          &m->state, &s, s & ~(uint32_t)GORT__MTX_LOCKED,
-          memory_order_release, memory_order_relaxed))
-    return 0;
-  return gort__mtx_unlock_slow(m);
+  if (GORT__UNLIKELY(!(atomic_load_explicit(&m->state, memory_order_relaxed) &
+                       GORT__MTX_LOCKED)))
+    return GORT_EINVAL;
+  uint32_t old = atomic_fetch_sub_explicit(&m->state, GORT__MTX_LOCKED,
+                                           memory_order_release);
+  if (GORT__UNLIKELY(old != GORT__MTX_LOCKED))
+    gort__mtx_unlock_slow(m, old - GORT__MTX_LOCKED);
+  return 0;
 }
 
 static inline bool gort__mtx_is_locked(gort__mtx *m) {
