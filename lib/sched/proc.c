@@ -69,6 +69,30 @@ uint32_t gort__fastrand(gort__m *m)
   return x;
 }
 
+bool gort__can_spin(void)
+{
+  static _Atomic int ncpu;
+  gort__m *m = gort__tls_m;
+  gort__sched *s;
+  int n = atomic_load_explicit(&ncpu, memory_order_relaxed);
+  if (GORT__UNLIKELY(n == 0)) {
+    n = gort__os_ncpu();
+    atomic_store_explicit(&ncpu, n, memory_order_relaxed);
+  }
+  if (n <= 1)
+    return false;
+  if (!m)
+    return true; /* a plain thread: the holder may well be running */
+  if (!m->p)
+    return false;
+  s = m->sched;
+  if (atomic_load_explicit(&s->nprocs, memory_order_relaxed) <=
+      atomic_load_explicit(&s->npidle, memory_order_relaxed) +
+          atomic_load_explicit(&s->nmspinning, memory_order_relaxed) + 1)
+    return false;
+  return gort__runqempty(m->p);
+}
+
 /* ---- P ownership -------------------------------------------------------- */
 
 static bool p_cas(gort__p *p, gort__m *m, int from, int to)
@@ -568,46 +592,66 @@ static void retirep(gort__m *m)
 }
 
 /* Under sched.lock: is every goroutine blocked with nothing that could
- * wake it? Then gort_main's waiter hears GORT_EDEADLK (Go's checkdead). */
-static void checkdead(gort__sched *s)
+ * wake it (Go's checkdead)? Only asked while gort_main waits. */
+static bool deadlocked(gort__sched *s)
 {
   gort__m *m;
   int i;
   if (!s->mainrec ||
       atomic_load_explicit(&s->mainrec->state, memory_order_acquire) != 0)
-    return;
+    return false;
   if (atomic_load_explicit(&s->runqsize, memory_order_acquire) != 0 ||
       atomic_load_explicit(&s->nblocking, memory_order_acquire) != 0)
-    return;
+    return false;
   for (i = 0; i < s->nallp; i++) {
     gort__p *p = s->allp[i];
     int st = GORT__PSTATE_STATUS(
         atomic_load_explicit(&p->state, memory_order_acquire));
     if (st != GORT__P_IDLE && st != GORT__P_DEAD)
-      return;
+      return false;
     if (!gort__runqempty(p) ||
         atomic_load_explicit(&p->timer0, memory_order_acquire) !=
             GORT__NEVER_WHEN)
-      return;
+      return false;
   }
   for (m = s->allm; m; m = m->alllink)
     if (atomic_load_explicit(&m->curg, memory_order_acquire))
-      return;
-  if (gort__lanes_busy(s))
-    return;
+      return false;
+  return !gort__lanes_busy(s);
+}
+
+/* Goroutines run since: if this moved, something woke one meanwhile. */
+static uint64_t ticks_sum(gort__sched *s)
+{
+  uint64_t t = 0;
+  int i;
+  for (i = 0; i < s->nallp; i++)
+    t += atomic_load_explicit(&s->allp[i]->schedtick, memory_order_acquire);
+  return t;
+}
+
+/* A plain thread (not a goroutine) may still wake a goroutine, and nothing
+ * here can see it coming; so a deadlock is reported only after the world
+ * has stayed asleep, with no goroutine run at all, for this long. */
+#define DEADLOCK_GRACE (200 * 1000 * 1000LL)
+
+static void report_deadlock(gort__sched *s)
+{
   atomic_store_explicit(&s->mainrec->state, 2, memory_order_release);
   gort__os_futex_wake((uint32_t *)&s->mainrec->state, 1);
 }
 
-/* Sleeps without a P until the earliest timer or a gort__timer_add that
- * moves it earlier. Returns after the sleep (the caller looks for a P). */
-static void pollwait(gort__sched *s)
+/* Sleeps without a P until the earliest timer (or until, if earlier and
+ * not 0), or a gort__timer_add that moves the earliest deadline earlier. */
+static void pollwait(gort__sched *s, int64_t until2)
 {
   uint32_t seq;
   int64_t until;
   atomic_store_explicit(&s->polluntil, 0, memory_order_seq_cst);
   seq = atomic_load_explicit(&s->pollseq, memory_order_seq_cst);
   until = gort__timers_earliest(s);
+  if (until2 && until2 < until)
+    until = until2;
   atomic_store_explicit(&s->polluntil, until, memory_order_seq_cst);
   if (until != GORT__NEVER_WHEN && !atomic_load(&s->dead))
     gort__os_futex_wait((uint32_t *)&s->pollseq, seq, until);
@@ -703,21 +747,34 @@ top:
     }
   }
 
-  if (gort__timers_earliest(s) != GORT__NEVER_WHEN &&
-      !atomic_exchange_explicit(&s->polling, 1, memory_order_seq_cst)) {
-    gort__p *p;
-    pollwait(s);
-    gort__lock_acquire(&s->lock);
-    p = gort__pidleget(s);
-    gort__lock_release(&s->lock);
-    if (p) {
-      acquirep(m, p);
-      goto top;
+  {
+    int64_t grace = 0;
+    uint64_t ticks = 0;
+    if (gort__timers_earliest(s) == GORT__NEVER_WHEN && s->mainrec) {
+      bool dead;
+      gort__lock_acquire(&s->lock);
+      dead = deadlocked(s);
+      gort__lock_release(&s->lock);
+      if (dead) {
+        ticks = ticks_sum(s);
+        grace = gort__nanotime() + DEADLOCK_GRACE;
+      }
     }
-  } else {
-    gort__lock_acquire(&s->lock);
-    checkdead(s);
-    gort__lock_release(&s->lock);
+    if ((grace || gort__timers_earliest(s) != GORT__NEVER_WHEN) &&
+        !atomic_exchange_explicit(&s->polling, 1, memory_order_seq_cst)) {
+      gort__p *p;
+      pollwait(s, grace);
+      gort__lock_acquire(&s->lock);
+      if (grace && gort__nanotime() >= grace && deadlocked(s) &&
+          ticks_sum(s) == ticks)
+        report_deadlock(s);
+      p = gort__pidleget(s);
+      gort__lock_release(&s->lock);
+      if (p) {
+        acquirep(m, p);
+        goto top;
+      }
+    }
   }
   if (!stopm(m))
     return NULL;

@@ -136,6 +136,10 @@ int gort__wait_nocancel(gort__waiter *w, int64_t deadline, int reason,
  * calling goroutine is cancelled, GORT_EAGAIN for deadline 0 when the caller
  * says it would block, GORT_ETIMEDOUT for a past deadline; else 0. */
 int gort__check_cancel(void);
+/* Whether a locker should spin rather than park now (Go's canSpin): more
+ * than one CPU, other Ps busy enough that the holder may be running, and
+ * nothing waiting in the caller's own run queue. */
+bool gort__can_spin(void);
 int gort__deadline_expired(int64_t deadline); /* 0, EAGAIN or ETIMEDOUT */
 
 /* ---- The parking lot (lib/sched/plot.c) ---------------------------------

@@ -16,6 +16,8 @@
  * would wake a waiter at every unlock even while an earlier one has not run
  * yet; sharing the mutex word keeps WOKEN's throttling and one slow path.
  */
+#include "config.h"
+
 #include <string.h>
 
 #include "sync/sync.h"

@@ -24,6 +24,8 @@
  *    contend for the mutex, which normal mode handles well.
  *  - Unlocking before queueing: a signal in between would be lost.
  */
+#include "config.h"
+
 #include <string.h>
 
 #include "sync/sync.h"

@@ -8,22 +8,22 @@
  * on the word's address; unlock releases the word and wakes one waiter,
  * which competes with newcomers and, if it loses, re-parks at the front.
  * A waiter that has waited more than 1 ms sets STARVING when it re-parks:
- * from then on unlock keeps LOCKED and hands ownership to the first waiter
- * (token HANDOFF), and newcomers neither barge nor spin. The new owner ends
- * handoff mode if it waited less than 1 ms, and the unlock that wakes the
- * last queued waiter ends it too.
+ * from then on unlock hands ownership to the first waiter (setting LOCKED
+ * for it under the bucket lock, token HANDOFF), and newcomers neither
+ * barge nor spin. The new owner ends handoff mode if it waited less than
+ * 1 ms, and the handoff to the last queued waiter ends it too.
  *
  * Invariants:
  *  - Every change of PARKED or STARVING that depends on who is queued is
  *    made under the bucket lock (in "validate" or an unpark callback), so
  *    "nobody is queued" seen there is true.
- *  - STARVING implies LOCKED: it is only set while LOCKED and only cleared
- *    by the owner or together with LOCKED.
+ *  - STARVING without LOCKED exists only between an unlock's release and
+ *    its handoff callback; only that unlocker saw STARVING in its own
+ *    release, so exactly one handoff follows.
  *  - WOKEN has exactly one owner while set (set by CAS from clear), and the
  *    owner clears it on every path out: taking the lock, queueing, giving up.
  *  - A waiter that times out or is cancelled leaves PARKED (maybe stale) and
- *    STARVING (still implying LOCKED) as they are; the next unlock that
- *    finds nobody clears them.
+ *    STARVING as they are; the next unlock that finds nobody clears them.
  *
  * Rejected:
  *  - A waiter count in the word (Go's semaphore design): the parking lot
@@ -31,9 +31,14 @@
  *    waiters leave on timeouts without taking the bucket lock anyway.
  *  - Handoff always (fair lock): every unlock would cost a context switch
  *    while the lock is busy; Go measured normal mode to be much faster.
- *  - fetch_sub for the unlock fast path: unlocking an unlocked mutex must
- *    change nothing, and the CAS costs the same single RMW.
+ *  - Keeping LOCKED set through a handoff (unlock by CAS): the unlock that
+ *    finds flags set would then cost a failed CAS plus a second one; the
+ *    xadd release costs one RMW in every case.
+ *  - Deciding the handoff from a load after the release: another owner's
+ *    STARVING could be mistaken for ours and hand off twice.
  */
+#include "config.h"
+
 #include <string.h>
 
 #include "sync/sync.h"
@@ -56,18 +61,6 @@ typedef struct waitctx {
   int spinnable;  /* -1 unknown, else whether spinning can help */
 } waitctx;
 
-static _Atomic int ncpu;
-
-bool gort__sync_can_spin(void) {
-  int n = atomic_load_explicit(&ncpu, memory_order_relaxed);
-  if (GORT__UNLIKELY(n == 0)) {
-    n = gort__os_ncpu();
-    n = n < 1 ? 1 : n;
-    atomic_store_explicit(&ncpu, n, memory_order_relaxed);
-  }
-  return n > 1;
-}
-
 static uint32_t load(gort__mtx *m) {
   return atomic_load_explicit(&m->state, memory_order_relaxed);
 }
@@ -77,23 +70,16 @@ static bool cas(gort__mtx *m, uint32_t *old, uint32_t n, memory_order mo) {
                                                memory_order_relaxed);
 }
 
-/* Spinning only helps if the holder can be running at the same time: more
- * than one CPU and, for a goroutine, more than one P (with one P the holder
- * cannot run while we spin). Asked once per slow path, only if it spins. */
+/* Spinning only helps if the holder can be running at the same time and
+ * nothing else waits for our P (gort__can_spin: Go's canSpin). */
 static bool spinnable(waitctx *w) {
-  if (w->spinnable < 0) {
-    bool ok = gort__sync_can_spin();
-    if (ok && gort_self() != NULL)
-      ok = gort_sched_maxprocs(gort_sched_current(), 0) > 1;
-    w->spinnable = ok;
-  }
-  return w->spinnable;
+  (void)w;
+  return gort__can_spin();
 }
 
 static bool should_spin(waitctx *w, uint32_t s, int spins, int64_t deadline) {
   return spins < SPIN_ROUNDS && deadline != 0 &&
-         (s & (GORT__MTX_LOCKED | GORT__MTX_STARVING)) == GORT__MTX_LOCKED &&
-         spinnable(w);
+         (s & GORT__MTX_HELD) == GORT__MTX_LOCKED && spinnable(w);
 }
 
 static void spin(waitctx *w, uint32_t s) {
@@ -129,7 +115,7 @@ static bool park_validate(void *p) {
   waitctx *w = p;
   uint32_t s = load(w->m), n;
   do {
-    if (!(s & GORT__MTX_LOCKED))
+    if (!(s & GORT__MTX_HELD))
       return false;
     n = s | GORT__MTX_PARKED | (w->starving ? GORT__MTX_STARVING : 0u);
     if (w->awoke)
@@ -166,8 +152,8 @@ static int park(waitctx *w, int64_t deadline, int reason, unsigned flags,
   return rc == GORT_EAGAIN ? 1 : rc;
 }
 
-/* We own the lock by handoff; a short wait means the lock need not stay
- * fair (Go's rule), so the next unlock lets newcomers compete again. */
+/* We own the lock by handoff (LOCKED was set for us); a short wait means
+ * the lock need not stay fair (Go's rule): newcomers may compete again. */
 static void took_handoff(waitctx *w) {
   if (gort__nanotime() - w->start <= STARVE_NS)
     atomic_fetch_and_explicit(&w->m->state, ~(uint32_t)GORT__MTX_STARVING,
@@ -180,7 +166,7 @@ int gort__mtx_lock_slow(gort__mtx *m, int64_t deadline, int reason,
   int spins = 0;
   for (;;) {
     uint32_t s = load(m);
-    if (!(s & GORT__MTX_LOCKED)) {
+    if (!(s & GORT__MTX_HELD)) {
       if (try_take(&w, s))
         return 0;
       continue;
@@ -207,7 +193,7 @@ int gort__mtx_lock_slow(gort__mtx *m, int64_t deadline, int reason,
 
 int gort__mtx_trylock(gort__mtx *m) {
   uint32_t s = load(m);
-  while (!(s & GORT__MTX_LOCKED))
+  while (!(s & GORT__MTX_HELD))
     if (cas(m, &s, s | GORT__MTX_LOCKED, memory_order_acquire))
       return 0;
   return GORT_EBUSY;
@@ -226,35 +212,41 @@ static uintptr_t woke_retry(void *p, bool woke, bool more) {
   return TOKEN_RETRY;
 }
 
-/* Under the bucket lock, in handoff mode: LOCKED passes to the woken
- * waiter; if there was nobody left (they timed out), really unlock. */
+/* Under the bucket lock, in handoff mode, with LOCKED already released:
+ * set it again for the woken waiter before it runs (STARVING kept every
+ * newcomer out meanwhile). Nobody left (they timed out): the lock is free
+ * and, with nobody queued, so is the mode. */
 static uintptr_t woke_handoff(void *p, bool woke, bool more) {
   gort__mtx *m = p;
   const uint32_t queue = GORT__MTX_PARKED | GORT__MTX_STARVING;
-  if (!woke)
-    atomic_fetch_and_explicit(&m->state, ~(queue | GORT__MTX_LOCKED),
-                              memory_order_release);
-  else if (!more)
-    atomic_fetch_and_explicit(&m->state, ~queue, memory_order_relaxed);
+  if (!woke) {
+    atomic_fetch_and_explicit(&m->state, ~queue, memory_order_release);
+    return 0;
+  }
+  uint32_t s = load(m), n;
+  do
+    n = (s | GORT__MTX_LOCKED) & (more ? ~0u : ~queue);
+  while (!cas(m, &s, n, memory_order_release));
   return TOKEN_HANDOFF;
 }
 
-int gort__mtx_unlock_slow(gort__mtx *m) {
-  uint32_t s = load(m), n;
-  bool wake;
+/* Wakes one waiter unless nobody is queued, someone already took the lock
+ * (its unlock will wake), a woken locker is still on its way, or another
+ * owner's handoff mode is on. Go's unlockSlow, on the parking lot. */
+static void wake_one(gort__mtx *m, uint32_t s) {
+  const uint32_t busy = GORT__MTX_HELD | GORT__MTX_WOKEN;
   do {
-    if (!(s & GORT__MTX_LOCKED))
-      return GORT_EINVAL;
-    if (s & GORT__MTX_STARVING) {
-      gort__plot_unpark_one(&m->state, woke_handoff, m);
-      return 0;
-    }
-    wake = (s & (GORT__MTX_PARKED | GORT__MTX_WOKEN)) == GORT__MTX_PARKED;
-    n = (s & ~(uint32_t)GORT__MTX_LOCKED) | (wake ? GORT__MTX_WOKEN : 0u);
-  } while (!cas(m, &s, n, memory_order_release));
-  if (wake)
-    gort__plot_unpark_one(&m->state, woke_retry, m);
-  return 0;
+    if (!(s & GORT__MTX_PARKED) || (s & busy))
+      return;
+  } while (!cas(m, &s, s | GORT__MTX_WOKEN, memory_order_relaxed));
+  gort__plot_unpark_one(&m->state, woke_retry, m);
+}
+
+void gort__mtx_unlock_slow(gort__mtx *m, uint32_t after) {
+  if (after & GORT__MTX_STARVING)
+    gort__plot_unpark_one(&m->state, woke_handoff, m);
+  else
+    wake_one(m, after);
 }
 
 /* ---- gort_mutex ---------------------------------------------------------- */

@@ -18,6 +18,8 @@
  * of times per once) and would be a second wait protocol to get right; the
  * lock word already parks, spins and handles wakeups.
  */
+#include "config.h"
+
 #include <string.h>
 
 #include "sync/sync.h"

@@ -23,7 +23,7 @@
  *  - A writer that gives up (deadline, cancellation) clears WRITER and
  *    subtracts the readers still counted (they will now leave without
  *    touching rwait); decrements already in flight then bring rwait back to
- *    exactly 0, never below, so a later writer is never woken early.
+ *    exactly 0, not below, so a later writer is never let in early.
  *  - rwait reaching 0 is what lets the writer in; the unpark that follows
  *    is only a hint (it may arrive late, at the next writer), so a woken
  *    writer re-checks rwait.
@@ -41,6 +41,8 @@
  *    writer could announce between the wake and the increment and the
  *    readers that waited would wait again.
  */
+#include "config.h"
+
 #include <string.h>
 
 #include "sync/sync.h"
@@ -137,7 +139,6 @@ static void retract(rw *l) {
     admit_readers(l);
   gort__mtx_unlock(&l->w);
 }
-
 
 static bool readers_gone(rw *l) {
   return atomic_load_explicit(&l->rwait, memory_order_acquire) == 0;

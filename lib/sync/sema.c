@@ -20,6 +20,8 @@
  * taken by whoever comes first). It lets newcomers overtake the queue; the
  * contract asks for FIFO.
  */
+#include "config.h"
+
 #include <stdlib.h>
 
 #include "sync/sync.h"

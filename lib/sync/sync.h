@@ -114,7 +114,5 @@ static inline gort__mtx *gort__mtx_of_mutex(gort_mutex *m) {
  * waits uncancellably as Go's sync.Once does. Always returns 0. */
 int gort__mutex_lock_nocancel(gort_mutex *m);
 
-/* True when spinning can help: more than one CPU (cached). */
-bool gort__sync_can_spin(void);
 
 #endif

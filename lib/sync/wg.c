@@ -18,10 +18,17 @@
  * lock by a queueing waiter and lowered once per waiter: by add for the
  * waiters it woke, or by the waiter that backs out or leaves on its own.
  *
+ * Reuse follows Go's rule: an add that raises the counter from zero must
+ * come after the waits of the previous round have returned. The wake of a
+ * round is issued after its counter reached zero, so a waiter that queued
+ * for the next round before that wake went out would be woken with it.
+ *
  * Rejected: Go's single 64-bit word (count in the high half, waiters in the
  * low half). It caps the counter at 2^31 and needs a sema beside it; we
  * have 16 bytes and the parking lot, and the counter gets 64 bits.
  */
+#include "config.h"
+
 #include <string.h>
 
 #include "sync/sync.h"
