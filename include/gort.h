@@ -14,6 +14,9 @@
  *  - Every blocking call also works from a thread that is not a goroutine:
  *    that thread blocks.
  *  - NULL handles and bad sizes give GORT_EINVAL; they never crash.
+ *  - A goroutine may resume on another OS thread after any call that can
+ *    block: do not keep errno, a thread-local's address or a pthread mutex
+ *    across one. Errors come back as return values, never through errno.
  */
 #ifndef GORT_H
 #define GORT_H
@@ -99,15 +102,20 @@ GORT_API gort_sched *gort_sched_current(void);
 GORT_API int gort_sched_new(gort_sched **out, int maxprocs); /* <=0: CPUs */
 /* Cancels every goroutine, waits for them to end (GORT_ETIMEDOUT if some
  * are still running at the deadline; call again), then frees every stack,
- * descriptor and thread. Every handle of s is invalid afterwards. */
+ * descriptor and thread. Every handle of s is invalid afterwards. From a
+ * goroutine of s: GORT_EDEADLK. Deadline 0: GORT_EAGAIN if some remain. */
 GORT_API int gort_sched_shutdown(gort_sched *s, int64_t deadline);
-GORT_API int gort_sched_maxprocs(gort_sched *s, int n); /* n>0 sets; returns
-                                                           the previous */
+/* n > 0 sets the number of Ps (at most 1024, else GORT_EINVAL); returns the
+ * previous number. n <= 0 only asks. s NULL: current or default. */
+GORT_API int gort_sched_maxprocs(gort_sched *s, int n);
 GORT_API int64_t gort_sched_numgoroutine(gort_sched *s); /* live goroutines */
 
 /* Runs fn as a goroutine on the default scheduler and returns when it
  * returns: 0, or GORT_EDEADLK when every goroutine is blocked with nothing
- * left that could wake one (no timer, no blocking call in flight). */
+ * left that could wake one (no timer, no blocking call in flight) and has
+ * stayed so for 200 ms (a plain thread could still wake one: libgort cannot
+ * see it coming, so it waits that long before saying so). GORT_EBUSY when
+ * called from a goroutine or while another gort_main runs. */
 GORT_API int gort_main(void (*fn)(void *), void *arg);
 
 /* ---- Goroutines ------------------------------------------------------- */
@@ -115,25 +123,31 @@ typedef struct gort_g gort_g;
 
 GORT_API int gort_go(void (*fn)(void *), void *arg); /* detached */
 /* s NULL: the current scheduler (default outside goroutines);
- * stack_size 0: the default (GORT_STACK_SIZE, 64 KiB);
- * out NULL: detached; else a handle to join/cancel, then gort_g_release. */
+ * stack_size 0: the default (GORT_STACK_SIZE, 64 KiB), else rounded up to a
+ * power of two from 16 KiB (above 1 GiB: GORT_EINVAL);
+ * out NULL: detached; else a handle to join/cancel, then gort_g_release.
+ * GORT_ECLOSED while the scheduler shuts down. */
 GORT_API int gort_spawn(gort_sched *s, void (*fn)(void *), void *arg,
                         size_t stack_size, gort_g **out);
-GORT_API int gort_join(gort_g *g, int64_t deadline); /* 0 once finished */
+/* 0 once g has finished (always, as often as asked); GORT_EDEADLK for
+ * oneself. */
+GORT_API int gort_join(gort_g *g, int64_t deadline);
 GORT_API int gort_cancel(gort_g *g);
 GORT_API void gort_g_release(gort_g *g);
 GORT_API gort_g *gort_self(void); /* NULL outside goroutines; borrowed */
 GORT_API uint64_t gort_g_id(const gort_g *g);
 GORT_API int gort_g_cancelled(const gort_g *g); /* 1 once cancelled */
 GORT_API int gort_yield(void); /* GORT_ECANCELED once cancelled */
-GORT_API int gort_sleep(int64_t ns);
+GORT_API int gort_sleep(int64_t ns); /* ns <= 0: returns at once */
+/* A past deadline returns 0 at once; GORT_NEVER sleeps until cancelled. */
 GORT_API int gort_sleep_until(int64_t deadline);
 GORT_API size_t gort_stack_size_default(void);
 
 /* ---- Blocking work ---------------------------------------------------- */
 /* Runs fn on the runtime's pool of blocking threads while the calling
- * goroutine parks (from a plain thread: runs fn there). Not interruptible:
- * fn always runs to completion. */
+ * goroutine parks (from a plain thread: runs fn there). Once started it is
+ * not interruptible: fn runs to completion and gort_blocking returns 0. A
+ * goroutine already cancelled gets GORT_ECANCELED and fn does not run. */
 GORT_API int gort_blocking(void (*fn)(void *), void *arg);
 /* Brackets a region in which the calling goroutine may block its OS thread
  * (Go's entersyscall/exitsyscall): its P is handed to another thread if the

@@ -173,10 +173,11 @@ GORT_API int gort_join(gort_g *h, int64_t deadline)
   int r;
   if (!g)
     return GORT_EINVAL;
-  if ((r = gort__check_cancel()) != 0)
-    return r;
+  /* a finished goroutine joins with 0, always, even for a cancelled caller */
   if (atomic_load_explicit(&g->done, memory_order_acquire) & 1)
     return 0;
+  if ((r = gort__check_cancel()) != 0)
+    return r;
   if (g == gort__getg())
     return GORT_EDEADLK;
   if ((r = gort__deadline_expired(deadline)) != 0)

@@ -176,6 +176,8 @@ GORT_API int gort_lane_close(gort_lane *h, int64_t deadline)
   while (atomic_load(&l->ngs) != 0) {
     gort__park_opts o = {0};
     int r;
+    if (deadline == 0)
+      return GORT_EAGAIN;
     o.validate = ngs_validate;
     o.ctx = l;
     o.reason = GORT__WR_JOIN;

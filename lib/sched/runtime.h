@@ -46,12 +46,14 @@ void gort__fatal(const char *file, int line, const char *what)
  * Each lock has a rank; debug builds (--enable-debug) check that a thread
  * takes locks only in increasing rank (docs/HACKING.md has the table). */
 enum gort__lockrank {
+  GORT__RANK_DEFAULT = 2, /* creating the default scheduler */
+  GORT__RANK_RESIZE = 4,  /* gort_sched_maxprocs, one at a time */
   GORT__RANK_SCHED = 10,  /* gort__sched.lock: idle lists, global runq */
   GORT__RANK_LANE = 20,   /* gort__lane.lock */
   GORT__RANK_BLOCKPOOL = 30,
   GORT__RANK_PLOT = 40,   /* a parking-lot bucket */
-  GORT__RANK_TIMERS = 50, /* a P's timer heap */
-  GORT__RANK_TIMERS2 = 51, /* a second heap, taken while moving timers */
+  GORT__RANK_TIMERS = 50, /* a P's timer heap (two, while moving timers:
+                             retired P first, then allp[0]) */
   GORT__RANK_STACKS = 60, /* the stack pools */
   GORT__RANK_LEAF = 100,  /* nothing is taken while this is held */
 };
@@ -176,9 +178,8 @@ int gort__plot_unpark_one(const void *key,
  * before any of them runs. */
 size_t gort__plot_unpark_n(const void *key, size_t n, uintptr_t token,
                            void (*cb)(void *ctx, size_t woke), void *ctx);
-/* Moves up to all waiters from one key to another (cond -> mutex). */
 
-/* ---- Timers (lib/sched/timer.c) -----------------------------------------
+/* ---- Timers (lib/time/timer.c) ------------------------------------------
  * Per-P 4-ary min-heaps, each under its own lock. A timer's callback runs
  * on an M's scheduler stack (g0), never on a goroutine: it must not block. */
 typedef struct gort__timer {

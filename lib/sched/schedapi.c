@@ -27,8 +27,8 @@
 static _Atomic(gort__sched *) default_sched;
 /* Serialises gort_sched_maxprocs calls (of all schedulers: they are rare),
  * so a shrink's retirements never interleave with a grow. */
-static gort__lock resize_lock = GORT__LOCK_INIT(GORT__RANK_SCHED - 5);
-static gort__lock default_lock = GORT__LOCK_INIT(GORT__RANK_LEAF);
+static gort__lock resize_lock = GORT__LOCK_INIT(GORT__RANK_RESIZE);
+static gort__lock default_lock = GORT__LOCK_INIT(GORT__RANK_DEFAULT);
 
 static gort__p *p_new(int id)
 {
@@ -239,20 +239,40 @@ GORT_API int64_t gort_sched_numgoroutine(gort_sched *h)
 
 /* ---- shutdown ---------------------------------------------------------------- */
 
-static void cancel_one(gort__g *g, void *ctx)
+typedef struct glist {
+  gort__g **v;
+  size_t n, cap;
+} glist;
+
+static void collect_one(gort__g *g, void *ctx)
 {
-  (void)ctx;
-  gort__cancel_g(g);
+  glist *l = ctx;
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 256;
+    gort__g **v = realloc(l->v, cap * sizeof *v);
+    if (!v)
+      return; /* the next pass catches it */
+    l->v = v;
+    l->cap = cap;
+  }
+  l->v[l->n++] = g;
 }
 
-#include <stdio.h>
-static void dbg_one(gort__g *g, void *ctx)
+/* Cancels every live goroutine. They are listed under stacklock and
+ * cancelled outside it (waking one takes sched.lock, which ranks lower).
+ * Slots stay mapped until the scheduler is freed, so a goroutine that ends
+ * meanwhile leaves a descriptor that is merely flagged to no effect. */
+static void cancel_all(gort__sched *s)
 {
-  (void)ctx;
-  fprintf(stderr, "DBG g%llu status=%d reason=%s cancelled=%d parkstate=%d\n",
-          (unsigned long long)g->id, atomic_load(&g->status),
-          gort__waitreason_str(g->waitreason), atomic_load(&g->cancelled),
-          atomic_load(&g->parkstate));
+  glist l = {0};
+  size_t i;
+  gort__stack_each_g(s, collect_one, &l);
+  for (i = 0; i < l.n; i++) {
+    int st = atomic_load_explicit(&l.v[i]->status, memory_order_acquire);
+    if (st != GORT__G_FREE && st != GORT__G_DEAD)
+      gort__cancel_g(l.v[i]);
+  }
+  free(l.v);
 }
 
 static int wait_goroutines(gort__sched *s, int64_t deadline)
@@ -260,13 +280,13 @@ static int wait_goroutines(gort__sched *s, int64_t deadline)
   for (;;) {
     uint32_t seq = atomic_load_explicit(&s->exitseq, memory_order_acquire);
     int64_t wake;
-    gort__stack_each_g(s, cancel_one, NULL);
+    cancel_all(s);
     if (gort_sched_numgoroutine((gort_sched *)s) <= 0)
       return 0;
-    if (deadline >= 0 && gort__nanotime() >= deadline) {
-      if (getenv("GORT_DBG")) gort__stack_each_g(s, dbg_one, NULL);
+    if (deadline == 0)
+      return GORT_EAGAIN;
+    if (deadline > 0 && gort__nanotime() >= deadline)
       return GORT_ETIMEDOUT;
-    }
     /* exits bump exitseq; a bounded wait re-cancels goroutines that were
      * being spawned while the first pass ran */
     wake = gort__nanotime() + 10 * 1000 * 1000;
