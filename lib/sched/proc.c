@@ -205,15 +205,30 @@ static void *mstart(void *arg)
   return NULL;
 }
 
+/* The caller counted itself in s->nstarting; we count it out once the
+ * thread handle is stored (under sched.lock, where shutdown reads it). */
 static void newm(gort__sched *s, gort__p *p, bool spinning)
 {
   gort__m *m = gort__m_alloc(s);
   if (m) {
+    gort__os_thread t;
+    int r;
     m->nextp = p;
     m->spinning = spinning;
-    if (gort__os_thread_start(&m->thread, mstart, m) == 0)
+    r = gort__os_thread_start(&t, mstart, m);
+    gort__lock_acquire(&s->lock);
+    if (r == 0)
+      m->thread = t;
+    else
+      m->dying = true; /* stays on allm, never started: shutdown skips it */
+    s->nstarting--;
+    gort__lock_release(&s->lock);
+    if (r == 0)
       return;
-    m->dying = true; /* stays on allm, never started: shutdown skips it */
+  } else {
+    gort__lock_acquire(&s->lock);
+    s->nstarting--;
+    gort__lock_release(&s->lock);
   }
   /* No thread: give the P back. Work stays queued for the running Ms;
    * a process out of threads degrades, it does not crash. */
@@ -238,10 +253,19 @@ void gort__startm(gort__sched *s, gort__p *p, bool spinning)
       return;
     }
   }
+  if (atomic_load_explicit(&s->dead, memory_order_acquire)) {
+    pidleput(s, p); /* shutting down: no new work, no new threads */
+    gort__lock_release(&s->lock);
+    if (spinning)
+      atomic_fetch_sub_explicit(&s->nmspinning, 1, memory_order_seq_cst);
+    return;
+  }
   m = s->midle;
   if (m) {
     s->midle = m->schedlink;
     s->nmidle--;
+  } else {
+    s->nstarting++;
   }
   gort__lock_release(&s->lock);
   if (atomic_load_explicit(&s->sysmonwait, memory_order_relaxed))

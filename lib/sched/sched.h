@@ -210,6 +210,7 @@ struct gort__sched {
   int nmidle;
   gort__m *allm;
   int mcount;
+  int nstarting; /* Ms being created: shutdown waits for their handles */
   _Atomic int nmspinning;
   gort__g *runqhead, *runqtail;
   _Atomic int64_t runqsize;

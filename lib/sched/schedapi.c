@@ -309,7 +309,7 @@ static void stop_ms(gort__sched *s)
       m->dying = true;
       gort__notewakeup(m);
     }
-    all_idle = true;
+    all_idle = s->nstarting == 0;
     for (m = s->allm; m; m = m->alllink)
       if (!m->dying && !m->lane)
         all_idle = false;
