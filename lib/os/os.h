@@ -45,8 +45,10 @@ void gort__os_unmap(void *p, size_t len);
 void gort__os_discard(void *p, size_t len);
 /* Makes [p, p+len) fault on any access: 1 if done without a new mapping
  * (MADV_GUARD_INSTALL), 2 if done with mprotect (one more mapping),
- * 0 if impossible. allow_split says whether mprotect may be used. */
-int gort__os_guard(void *p, size_t len, int allow_split);
+ * 0 if not done. how: GORT__GUARD_INSTALL and/or GORT__GUARD_SPLIT, the
+ * ways the caller allows. */
+enum { GORT__GUARD_INSTALL = 1, GORT__GUARD_SPLIT = 2 };
+int gort__os_guard(void *p, size_t len, int how);
 size_t gort__os_pagesize(void);
 long gort__os_max_map_count(void); /* the mapping budget; -1 if unknown */
 

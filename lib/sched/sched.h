@@ -235,6 +235,7 @@ struct gort__sched {
   size_t default_stack;
   size_t stack_hwm;
   long guard_budget; /* mprotect guards we may still spend */
+  int guard_how;     /* GORT__GUARD_* ways allowed (GORT_STACK_GUARD) */
   /* blocking pool */
   gort__lock bplock;
   gort__blockjob *bphead, *bptail;

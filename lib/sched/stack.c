@@ -86,6 +86,15 @@ void gort__stack_init(gort__sched *s)
     s->pools[k].slot_size = (GORT__STACK_MIN << k) + ps;
   maps = gort__os_max_map_count();
   s->guard_budget = maps > 0 ? maps / 4 : 16384;
+  /* GORT_STACK_GUARD: auto (default), mprotect (skip MADV_GUARD_INSTALL,
+   * as on kernels before 6.13), or none (canary only): for tests and for
+   * comparing the three. */
+  s->guard_how = GORT__GUARD_INSTALL | GORT__GUARD_SPLIT;
+  e = gort__os_getenv("GORT_STACK_GUARD");
+  if (e && strcmp(e, "mprotect") == 0)
+    s->guard_how = GORT__GUARD_SPLIT;
+  else if (e && strcmp(e, "none") == 0)
+    s->guard_how = 0;
 }
 
 /* stacklock must be held. Carves one slot of pool k. */
@@ -126,7 +135,11 @@ static char *arena_carve(gort__sched *s, gort__stackpool *pool)
       gort__stack_register(slot + ps, slot + pool->slot_size);
   /* below the guard page: LSan must not read the guard */
   gort__arena_roots(slot + ps, pool->slot_size - ps, true);
-  kind = gort__os_guard(slot, ps, s->guard_budget > 0);
+  kind = gort__os_guard(slot, ps,
+                        s->guard_how & (s->guard_budget > 0
+                                            ? GORT__GUARD_INSTALL |
+                                                  GORT__GUARD_SPLIT
+                                            : GORT__GUARD_INSTALL));
   if (kind == 2)
     s->guard_budget--;
   {
@@ -355,6 +368,10 @@ uint64_t gort__fault_classify(void *addr)
   if (!g)
     return 0;
   if (a >= g->slot - 64 * 1024 && a < g->stack_lo)
+    return g->id;
+  /* no guard: an overflow runs on into other memory until something
+   * faults; the smashed canary tells us who did it */
+  if (!g->guarded && !gort__canary_ok(g))
     return g->id;
   return 0;
 }

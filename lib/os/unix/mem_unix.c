@@ -37,15 +37,16 @@ void gort__os_discard(void *p, size_t len)
   madvise(p, len, MADV_DONTNEED);
 }
 
-int gort__os_guard(void *p, size_t len, int allow_split)
+int gort__os_guard(void *p, size_t len, int how)
 {
   static int no_guard_install; /* EINVAL once: an older kernel */
-  if (!__atomic_load_n(&no_guard_install, __ATOMIC_RELAXED)) {
+  if ((how & GORT__GUARD_INSTALL) &&
+      !__atomic_load_n(&no_guard_install, __ATOMIC_RELAXED)) {
     if (madvise(p, len, MADV_GUARD_INSTALL) == 0)
       return 1;
     __atomic_store_n(&no_guard_install, 1, __ATOMIC_RELAXED);
   }
-  if (allow_split && mprotect(p, len, PROT_NONE) == 0)
+  if ((how & GORT__GUARD_SPLIT) && mprotect(p, len, PROT_NONE) == 0)
     return 2;
   return 0;
 }
