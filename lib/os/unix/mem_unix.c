@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -37,14 +38,35 @@ void gort__os_discard(void *p, size_t len)
   madvise(p, len, MADV_DONTNEED);
 }
 
+/* Whether the kernel really made p unreadable: a write(2) from it into a
+ * pipe fails with EFAULT if so, without a signal. Emulators (qemu-user)
+ * answer madvise with success and do nothing; this catches them. */
+static int guard_works(void *p)
+{
+  int fds[2], ok;
+  if (pipe2(fds, O_CLOEXEC) != 0)
+    return 1; /* cannot tell: trust the kernel */
+  ok = write(fds[1], p, 1) < 0 && errno == EFAULT;
+  close(fds[0]);
+  close(fds[1]);
+  return ok;
+}
+
 int gort__os_guard(void *p, size_t len, int how)
 {
-  static int no_guard_install; /* EINVAL once: an older kernel */
-  if ((how & GORT__GUARD_INSTALL) &&
-      !__atomic_load_n(&no_guard_install, __ATOMIC_RELAXED)) {
-    if (madvise(p, len, MADV_GUARD_INSTALL) == 0)
-      return 1;
-    __atomic_store_n(&no_guard_install, 1, __ATOMIC_RELAXED);
+  /* 0 untried, 1 works, 2 unsupported (EINVAL: a kernel before 6.13) */
+  static int install_state;
+  int st = __atomic_load_n(&install_state, __ATOMIC_ACQUIRE);
+  if ((how & GORT__GUARD_INSTALL) && st != 2) {
+    if (madvise(p, len, MADV_GUARD_INSTALL) == 0) {
+      if (st == 1)
+        return 1;
+      if (guard_works(p)) {
+        __atomic_store_n(&install_state, 1, __ATOMIC_RELEASE);
+        return 1;
+      }
+    }
+    __atomic_store_n(&install_state, 2, __ATOMIC_RELEASE);
   }
   if ((how & GORT__GUARD_SPLIT) && mprotect(p, len, PROT_NONE) == 0)
     return 2;
