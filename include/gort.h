@@ -250,6 +250,43 @@ GORT_API int gort_sema_acquire(gort_sema *s, int64_t deadline);
 GORT_API int gort_sema_release(gort_sema *s);
 GORT_API int64_t gort_sema_value(gort_sema *s);
 
+/* ---- Channels and select ------------------------------------------------ */
+typedef struct gort_chan gort_chan;
+
+/* elem_size 0 makes a signal channel; cap 0 an unbuffered one (a send
+ * completes only when a receiver has taken the value). One reference. */
+GORT_API int gort_chan_new(gort_chan **out, size_t elem_size, size_t cap);
+/* Copies elem_size bytes from elem. GORT_EPIPE if the channel is closed. */
+GORT_API int gort_chan_send(gort_chan *c, const void *elem, int64_t deadline);
+/* 0 with a value in elem; GORT_EPIPE once closed and drained (elem zeroed).
+ * elem may be NULL to discard the value. */
+GORT_API int gort_chan_recv(gort_chan *c, void *elem, int64_t deadline);
+/* Wakes every waiter; receivers drain what is buffered first. GORT_EPIPE
+ * if already closed. */
+GORT_API int gort_chan_close(gort_chan *c);
+GORT_API size_t gort_chan_len(gort_chan *c);
+GORT_API size_t gort_chan_cap(gort_chan *c);
+GORT_API size_t gort_chan_elem_size(gort_chan *c);
+GORT_API void gort_chan_retain(gort_chan *c);
+GORT_API void gort_chan_release(gort_chan *c); /* freed at zero references */
+
+enum { GORT_RECV = 1, GORT_SEND = 2 };
+/* A select case: plain data, frozen for the ABI. result is written for the
+ * case that proceeds: 0, or GORT_EPIPE for a closed channel. */
+typedef struct gort_case {
+  gort_chan *chan; /* NULL: this case never proceeds */
+  int op;          /* GORT_RECV or GORT_SEND */
+  void *elem;      /* the value to send / where to receive (may be NULL) */
+  int result;
+} gort_case;
+/* Returns the index of the case that proceeded; among several ready ones
+ * one is chosen uniformly at random. Deadline 0 is Go's default branch
+ * (GORT_EAGAIN when none is ready); GORT_ETIMEDOUT, GORT_ECANCELED. */
+GORT_API int gort_select(gort_case *cases, size_t n, int64_t deadline);
+GORT_API int gort_case_op_recv(void); /* GORT_RECV, for bindings */
+GORT_API int gort_case_op_send(void); /* GORT_SEND, for bindings */
+GORT_API size_t gort_sizeof_case(void);
+
 /* Sizes of the embeddable types, for bindings that allocate them. */
 GORT_API size_t gort_sizeof_mutex(void);
 GORT_API size_t gort_sizeof_rwmutex(void);

@@ -51,6 +51,7 @@ enum gort__lockrank {
   GORT__RANK_SCHED = 10,  /* gort__sched.lock: idle lists, global runq */
   GORT__RANK_LANE = 20,   /* gort__lane.lock */
   GORT__RANK_BLOCKPOOL = 30,
+  GORT__RANK_CHAN = 35,   /* a channel (select takes several, by address) */
   GORT__RANK_PLOT = 40,   /* a parking-lot bucket */
   GORT__RANK_TIMERS = 50, /* a P's timer heap (two, while moving timers:
                              retired P first, then allp[0]) */

@@ -76,8 +76,9 @@ struct gort__g {
   int waitreason;
   const void *waitwhat;
   int64_t waitsince;
-  gort__waiter *curwaiter;    /* cancellable wait in progress */
-  gort__lock cancel_lock;     /* guards curwaiter against gort_cancel */
+  gort__waiter *_Atomic curwaiter; /* cancellable wait in progress */
+  _Atomic uint32_t cancelbusy;      /* a canceller holds curwaiter's w */
+  gort__lock cancel_lock;           /* one canceller at a time */
   _Atomic uint32_t cancelled; /* sticky */
   _Atomic uint32_t done;      /* finished; joiners park on &done */
   _Atomic int refs;           /* running + handle */

@@ -7,10 +7,13 @@
  * gort_cancel claims the waiter published in g->curwaiter. Both are raced
  * by the ordinary waker and lose harmlessly.
  *
- * gort_cancel must not touch a waiter after its goroutine has moved on, so
- * it claims under g->cancel_lock, and the goroutine clears curwaiter under
- * the same lock: a claim that succeeds under the lock means the goroutine
- * is still waiting (it cannot run until the claimant wakes it).
+ * gort_cancel must not touch a waiter after its goroutine has moved on.
+ * The goroutine publishes the waiter with an exchange on g->curwaiter and
+ * takes it back with another; a canceller takes it with an exchange too,
+ * under g->cancelbusy. If the goroutine's take-back finds the pointer gone,
+ * a canceller holds it, and the goroutine waits (briefly: a claim and a
+ * ready) for cancelbusy to drop before its stack frame goes away. Two
+ * atomic exchanges a wait, where a lock would cost four.
  */
 #include "config.h"
 
@@ -90,9 +93,9 @@ static int g_wait(gort__g *g, gort__waiter *w, int64_t deadline, int reason,
 {
   bool armed = false;
   if (cancellable) {
-    gort__lock_acquire(&g->cancel_lock);
-    g->curwaiter = w;
-    gort__lock_release(&g->cancel_lock);
+    /* seq_cst exchange, then the flag: gort__cancel_g stores the flag,
+     * then exchanges; one of us sees the other */
+    atomic_exchange_explicit(&g->curwaiter, w, memory_order_seq_cst);
     if (atomic_load_explicit(&g->cancelled, memory_order_seq_cst) &&
         gort__waiter_claim(w)) {
       w->result = GORT_ECANCELED;
@@ -111,10 +114,12 @@ static int g_wait(gort__g *g, gort__waiter *w, int64_t deadline, int reason,
   if (armed)
     gort__timer_del(&g->timer);
 out:
-  if (cancellable) {
-    gort__lock_acquire(&g->cancel_lock);
-    g->curwaiter = NULL;
-    gort__lock_release(&g->cancel_lock);
+  if (cancellable &&
+      atomic_exchange_explicit(&g->curwaiter, NULL, memory_order_seq_cst) ==
+          NULL) {
+    /* a canceller took w: it may still be touching it */
+    while (atomic_load_explicit(&g->cancelbusy, memory_order_acquire))
+      gort__os_relax();
   }
   return w->result;
 }
@@ -140,13 +145,19 @@ void gort__cancel_g(gort__g *g)
 {
   gort__waiter *w;
   atomic_store_explicit(&g->cancelled, 1, memory_order_seq_cst);
+  /* one canceller at a time holds a taken waiter */
   gort__lock_acquire(&g->cancel_lock);
-  w = g->curwaiter;
-  if (w && !gort__waiter_claim(w))
-    w = NULL;
-  gort__lock_release(&g->cancel_lock);
-  if (w)
+  atomic_store_explicit(&g->cancelbusy, 1, memory_order_seq_cst);
+  w = atomic_exchange_explicit(&g->curwaiter, NULL, memory_order_seq_cst);
+  if (w && gort__waiter_claim(w)) {
+    /* the goroutine cannot leave its wait before this wakes it */
+    atomic_store_explicit(&g->cancelbusy, 0, memory_order_release);
+    gort__lock_release(&g->cancel_lock);
     gort__waiter_finish(w, GORT_ECANCELED, 0);
+    return;
+  }
+  atomic_store_explicit(&g->cancelbusy, 0, memory_order_release);
+  gort__lock_release(&g->cancel_lock);
 }
 
 /* One call, one thread-local read: this sits on every blocking entry. */

@@ -37,5 +37,10 @@ GORT_API int gort_sleep(int64_t ns)
     return r;
   if (ns <= 0)
     return 0;
-  return gort_sleep_until(gort__nanotime() + ns);
+  {
+    /* a huge duration is "a very long time", never a wrap into the past */
+    int64_t now = gort__nanotime();
+    return gort_sleep_until(ns > INT64_MAX - 1 - now ? INT64_MAX - 1
+                                                      : now + ns);
+  }
 }
