@@ -287,6 +287,63 @@ GORT_API int gort_case_op_recv(void); /* GORT_RECV, for bindings */
 GORT_API int gort_case_op_send(void); /* GORT_SEND, for bindings */
 GORT_API size_t gort_sizeof_case(void);
 
+/* ---- Timer channels (Go's time.Timer, time.Ticker, time.After) ---------- */
+typedef struct gort_timer gort_timer;
+
+/* A timer that sends its firing time (int64_t, gort_now() ns) on its
+ * channel at when (absolute), then every period ns if period > 0 (a
+ * ticker; a slow reader gets ticks dropped, never queued, as in Go). The
+ * channel has room for one value. A stopped timer costs no heap entry. */
+GORT_API int gort_timer_new(gort_timer **out, int64_t when, int64_t period);
+GORT_API gort_chan *gort_timer_chan(gort_timer *t); /* borrowed */
+/* 1 if the call stopped a pending timer, 0 if it had fired or was stopped.
+ * After stop or reset no value sent before the call is received (Go 1.23's
+ * rule: the channel is drained). */
+GORT_API int gort_timer_stop(gort_timer *t);
+/* Re-arms for when/period; returns what gort_timer_stop would have. */
+GORT_API int gort_timer_reset(gort_timer *t, int64_t when, int64_t period);
+GORT_API void gort_timer_free(gort_timer *t); /* stops it; drops its channel
+                                                 reference */
+/* time.After: a channel (one reference, the caller's) that receives the
+ * time once at when. */
+GORT_API int gort_after(gort_chan **out, int64_t when);
+
+/* ---- Contexts (Go's context package) ------------------------------------- */
+typedef struct gort_context gort_context;
+
+/* The root: never cancelled, no deadline. Shared; release is a no-op. */
+GORT_API gort_context *gort_context_background(void);
+/* A child cancelled by gort_context_cancel, or when its parent is, or (with
+ * a deadline) at that absolute time. One reference, the caller's. */
+GORT_API int gort_context_with_cancel(gort_context *parent, gort_context **out);
+GORT_API int gort_context_with_deadline(gort_context *parent, int64_t deadline,
+                                        gort_context **out);
+GORT_API int gort_context_cancel(gort_context *c);
+/* Closed when c is cancelled: receive or select on it. Borrowed: valid
+ * while the caller holds a reference to c. */
+GORT_API gort_chan *gort_context_done(gort_context *c);
+/* 0 while live; then GORT_ECANCELED (cancelled) or GORT_ETIMEDOUT
+ * (deadline), the reason of whichever came first, also when it came from a
+ * parent. */
+GORT_API int gort_context_err(gort_context *c);
+/* The effective deadline (the earliest of c's and its ancestors'), or
+ * GORT_NEVER. */
+GORT_API int64_t gort_context_deadline(gort_context *c);
+/* Waits until c is done or the deadline passes: GORT_ETIMEDOUT for the
+ * deadline, else the context's error. */
+GORT_API int gort_context_wait(gort_context *c, int64_t deadline);
+GORT_API void gort_context_retain(gort_context *c);
+/* Drops a reference; the last one cancels c (freeing its timer and
+ * detaching it from its parent), as Go's `defer cancel()` would. */
+GORT_API void gort_context_release(gort_context *c);
+
+/* ---- Introspection ----------------------------------------------------- */
+/* Writes every goroutine of every scheduler to fd: id, state, wait reason
+ * (and the channel, lock or fd waited on), time waiting, start function.
+ * Returns the number listed. GORT_DEBUG=schedtrace=MS prints scheduler
+ * state every MS ms to stderr; GORT_DEBUG=dumponquit=1 dumps on SIGQUIT. */
+GORT_API int gort_dump(int fd);
+
 /* Sizes of the embeddable types, for bindings that allocate them. */
 GORT_API size_t gort_sizeof_mutex(void);
 GORT_API size_t gort_sizeof_rwmutex(void);

@@ -248,7 +248,13 @@ struct gort__sched {
   _Atomic int dead;
   _Atomic uint32_t exitseq; /* bumped on exits while stopping */
   bool is_default;
+  gort__sched *alllink; /* every live scheduler (gort__sched_each) */
 };
+
+/* ---- schedapi.c ---- */
+/* Calls fn for every live scheduler, under the registry's lock (which
+ * ranks below every scheduler lock: fn may take those). */
+void gort__sched_each(void (*fn)(gort__sched *s, void *ctx), void *ctx);
 
 /* ---- goroutine.c ---- */
 int gort__spawn_internal(gort__sched *s, gort__lane *lane,

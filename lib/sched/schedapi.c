@@ -25,6 +25,18 @@
 #include "sched/sched.h"
 
 static _Atomic(gort__sched *) default_sched;
+/* Every live scheduler, for gort_dump. */
+static gort__lock all_lock = GORT__LOCK_INIT(GORT__RANK_DEFAULT + 1);
+static gort__sched *all_scheds;
+
+void gort__sched_each(void (*fn)(gort__sched *s, void *ctx), void *ctx)
+{
+  gort__sched *s;
+  gort__lock_acquire(&all_lock);
+  for (s = all_scheds; s; s = s->alllink)
+    fn(s, ctx);
+  gort__lock_release(&all_lock);
+}
 /* Serialises gort_sched_maxprocs calls (of all schedulers: they are rare),
  * so a shrink's retirements never interleave with a grow. */
 static gort__lock resize_lock = GORT__LOCK_INIT(GORT__RANK_RESIZE);
@@ -128,6 +140,10 @@ static int sched_create(gort__sched **out, int maxprocs)
     return r;
   }
   gort__os_fault_init(gort__fault_classify);
+  gort__lock_acquire(&all_lock);
+  s->alllink = all_scheds;
+  all_scheds = s;
+  gort__lock_release(&all_lock);
   *out = s;
   return 0;
 }
@@ -370,6 +386,16 @@ GORT_API int gort_sched_shutdown(gort_sched *h, int64_t deadline)
     gort__lock_acquire(&default_lock);
     atomic_store(&default_sched, NULL);
     gort__lock_release(&default_lock);
+  }
+  {
+    gort__sched **pp;
+    gort__lock_acquire(&all_lock);
+    for (pp = &all_scheds; *pp; pp = &(*pp)->alllink)
+      if (*pp == s) {
+        *pp = s->alllink;
+        break;
+      }
+    gort__lock_release(&all_lock);
   }
   free_sched(s);
   return 0;
