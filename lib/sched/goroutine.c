@@ -233,7 +233,10 @@ GORT_API int gort_yield(void)
   g->op = GORT__OP_YIELD;
   if (!gort__switch_direct(g, GORT__OP_YIELD))
     gort__switch_to_g0(g);
-  return gort__check_cancel();
+  /* not gort__check_cancel: we may be on another thread now */
+  return atomic_load_explicit(&g->cancelled, memory_order_relaxed)
+             ? GORT_ECANCELED
+             : 0;
 }
 
 GORT_API size_t gort_stack_size_default(void)

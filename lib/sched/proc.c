@@ -36,6 +36,8 @@
 #include "sched/sched.h"
 
 _Thread_local gort__m *gort__tls_m __attribute__((tls_model("initial-exec")));
+_Thread_local const _Atomic uint32_t *gort__tls_cancelled
+    __attribute__((tls_model("initial-exec")));
 static _Atomic uint64_t mid_gen;
 
 static void schedule(gort__m *m);
@@ -428,6 +430,7 @@ bool gort__switch_direct(gort__g *g, int op)
   next->m = m;
   atomic_store_explicit(&next->status, GORT__G_RUNNING, memory_order_relaxed);
   atomic_store_explicit(&m->curg, next, memory_order_release);
+  gort__tls_cancelled = &next->cancelled;
   gort__switch_g_to_g(g, next);
   return true;
 slow:
@@ -554,7 +557,9 @@ again:
                           memory_order_relaxed);
     p_set(p, m, GORT__P_USER);
   }
+  gort__tls_cancelled = &g->cancelled;
   gort__switch_to_g(m, g);
+  gort__tls_cancelled = NULL;
   /* whoever switched back: g may have switched straight to others since */
   g = atomic_load_explicit(&m->curg, memory_order_relaxed);
   atomic_store_explicit(&m->curg, NULL, memory_order_release);

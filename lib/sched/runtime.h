@@ -138,7 +138,20 @@ int gort__wait_nocancel(gort__waiter *w, int64_t deadline, int reason,
 /* What every blocking entry point checks first: GORT_ECANCELED once the
  * calling goroutine is cancelled, GORT_EAGAIN for deadline 0 when the caller
  * says it would block, GORT_ETIMEDOUT for a past deadline; else 0. */
-int gort__check_cancel(void);
+/* The cancelled flag of the goroutine this thread runs (NULL on g0 and on
+ * plain threads), kept current by every switch, so the check that opens
+ * every blocking call is two loads and no call. Only ever read it at the
+ * entry of a call, before anything that can park: a compiler may keep a
+ * thread-local's address in a register across a call, and after a park the
+ * goroutine may be on another thread. */
+extern _Thread_local const _Atomic uint32_t *gort__tls_cancelled
+    __attribute__((tls_model("initial-exec")));
+static inline int gort__check_cancel(void)
+{
+  const _Atomic uint32_t *p = gort__tls_cancelled;
+  return p && atomic_load_explicit(p, memory_order_relaxed) ? GORT_ECANCELED
+                                                             : 0;
+}
 /* Whether a locker should spin rather than park now (Go's canSpin): more
  * than one CPU, other Ps busy enough that the holder may be running, and
  * nothing waiting in the caller's own run queue. */

@@ -160,19 +160,6 @@ void gort__cancel_g(gort__g *g)
   gort__lock_release(&g->cancel_lock);
 }
 
-/* One call, one thread-local read: this sits on every blocking entry. */
-int gort__check_cancel(void)
-{
-  gort__m *m = gort__tls_m;
-  gort__g *g;
-  if (!m)
-    return 0;
-  g = atomic_load_explicit(&m->curg, memory_order_relaxed);
-  if (g && atomic_load_explicit(&g->cancelled, memory_order_relaxed))
-    return GORT_ECANCELED;
-  return 0;
-}
-
 int gort__deadline_expired(int64_t deadline)
 {
   if (deadline == 0)
