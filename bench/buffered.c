@@ -2,7 +2,7 @@
  * buffered.c - ns per int64 through a buffered channel, one producer to one
  * consumer.
  *
- *   buffered [N=1e7] [CAP=1024]
+ *   buffered [CAP=1024] [N=1e7]
  *
  * A producer goroutine sends 0..N-1 on a channel of int64 with room for CAP;
  * the spawner (a goroutine inside gort_main) receives N values and checks
@@ -17,7 +17,8 @@ static gort_chan *ch;
 static gort_wg wg = GORT_WG_INIT;
 static long long n, cap;
 
-static void producer(void *arg) {
+static void producer(void *arg)
+{
   (void)arg;
   int err;
   for (long long i = 0; i < n; i++) {
@@ -28,7 +29,8 @@ static void producer(void *arg) {
   gort_wg_done(&wg);
 }
 
-static void bench(void *arg) {
+static void bench(void *arg)
+{
   (void)arg;
   int err;
   if ((err = gort_chan_new(&ch, sizeof(int64_t), (size_t)cap)) < 0)
@@ -55,9 +57,10 @@ static void bench(void *arg) {
   gort_chan_release(ch);
 }
 
-int main(int argc, char **argv) {
-  n = bench_arg(argc, argv, 1, 1e7);
-  cap = argc > 2 ? atoll(argv[2]) : 1024; /* BENCH_SCALE scales N, not CAP */
+int main(int argc, char **argv)
+{
+  cap = argc > 1 ? atoll(argv[1]) : 1024; /* BENCH_SCALE scales N, not CAP */
+  n = bench_arg(argc, argv, 2, 1e7);
   if (cap < 0)
     cap = 0;
   int err = gort_main(bench, NULL);

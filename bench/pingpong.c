@@ -17,7 +17,8 @@ static gort_chan *ping, *pong;
 static gort_wg wg = GORT_WG_INIT;
 static long long n;
 
-static void echo(void *arg) {
+static void echo(void *arg)
+{
   (void)arg;
   int err;
   int64_t v;
@@ -31,7 +32,8 @@ static void echo(void *arg) {
   gort_wg_done(&wg);
 }
 
-static void bench(void *arg) {
+static void bench(void *arg)
+{
   (void)arg;
   int err;
   if ((err = gort_chan_new(&ping, sizeof(int64_t), 0)) < 0 ||
@@ -62,7 +64,8 @@ static void bench(void *arg) {
   gort_chan_release(pong);
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
   n = bench_arg(argc, argv, 1, 1e6);
   int err = gort_main(bench, NULL);
   if (err < 0)

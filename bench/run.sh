@@ -3,14 +3,15 @@
 #
 #   bench/run.sh [DIR]     (make bench runs: bench/run.sh $(builddir)/bench)
 #
-# DIR holds the built C programs (spawn rss yield mutex); default: the
-# directory of this script. The Go twins (bench/go/<name>/main.go, next to
-# this script) are built into a temporary directory with GO111MODULE=off and
-# a private GOCACHE; no network is used. For every figure the gort program
-# and the Go program run alternately, BENCH_REPS times each (default 3), and
-# the table shows the best (minimum) of each: every figure is a cost, so
-# lower is better (BENCH_STAT=median shows the median instead). Ratio is
-# gort / Go; a goal is met when ratio <= goal.
+# DIR holds the built C programs (spawn rss yield mutex pingpong buffered
+# select sleep); default: the directory of this script. The Go twins
+# (bench/go/<name>/main.go, next to this script) are built into a temporary
+# directory with GO111MODULE=off and a private GOCACHE; no network is used.
+# For every figure the gort program and the Go program run alternately,
+# BENCH_REPS times each (default 3), and the table shows the best (minimum)
+# of each: every figure is a cost, so lower is better (BENCH_STAT=median
+# shows the median instead). Ratio is gort / Go; a goal is met when ratio
+# <= goal.
 #
 # Environment:
 #   BENCH_REPS=3       runs of each program per figure
@@ -47,7 +48,7 @@ if command -v timeout >/dev/null 2>&1; then tmo="timeout $limit"; fi
 have_go=0
 if command -v go >/dev/null 2>&1; then
   have_go=1
-  for b in spawn rss yield mutex; do
+  for b in spawn rss yield mutex pingpong buffered select sleep; do
     if ! (cd "$here/go/$b" &&
           GO111MODULE=off GOFLAGS='' GOPATH=$tmp/gopath GOCACHE=$tmp/gocache \
           go build -o "$tmp/go_$b" .) >"$tmp/gobuild" 2>&1; then
@@ -164,6 +165,16 @@ figure "yield P=1"                1     yield              ns_per_op   0.3  ""  
 figure "mutex_uncontended"        dflt  mutex_uncontended  ns_per_op   1.0  "uncontended"  "uncontended"
 figure "mutex_contended G=4"      dflt  mutex_contended    ns_per_op   1.0  "contended 4"  "contended 4"
 figure "mutex_contended G=4 P=1"  1     mutex_contended    ns_per_op   1.0  "contended 4"  "contended 4"
+figure "pingpong P=1"             1     pingpong           ns_per_op   0.5  ""             ""
+figure "pingpong P=2"             2     pingpong           ns_per_op   0.5  ""             ""
+figure "buffered cap=1024"        dflt  buffered           ns_per_op   0.7  ""             ""
+figure "buffered cap=1024 P=1"    1     buffered           ns_per_op   0.7  ""             ""
+figure "select 4 recv"            dflt  select             ns_per_op   1.0  ""             ""
+figure "select 4 recv P=1"        1     select             ns_per_op   1.0  ""             ""
+figure "select 4 recv cap=128"    dflt  select             ns_per_op   1.0  "128"          "128"
+# sleep: N is part of the figure (lateness grows with it), so not scaled.
+figure "sleep N=1e4 (lateness)"   dflt  sleep              p99_us      0.5  "1e4"          "1e4"
+figure "sleep N=1e5 (lateness)"   dflt  sleep              p99_us      0.5  "1e5"          "1e5"
 
 # ---- the table ----------------------------------------------------------------
 echo

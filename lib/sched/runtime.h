@@ -202,14 +202,19 @@ typedef struct gort__timer {
   void *arg;
   _Atomic(gort__p *) heap; /* the P whose heap holds it; NULL: not armed */
   uint32_t index;          /* position in that heap */
-  _Atomic uint32_t running;
+  _Atomic uint32_t running; /* the firing's token while its callback runs */
+  uint32_t seq;             /* firings so far: tokens differ between them */
 } gort__timer;
 void gort__timer_init(gort__timer *t, void (*fn)(void *, int64_t), void *arg);
 /* Arms t for when (absolute). t must not be armed. */
 void gort__timer_add(gort__sched *s, gort__timer *t, int64_t when);
-/* Disarms t if armed; if its callback is running, waits for it to return.
- * Returns true if it was still armed. */
+/* Disarms t if armed; if its callback is running, waits for it to return
+ * (or to call gort__timer_release). Returns true if it was still armed. */
 bool gort__timer_del(gort__timer *t);
+/* From inside t's callback: it will not touch what gort__timer_del
+ * protects any more, so a deleter need not wait for the rest (a wakeup's
+ * syscalls). */
+void gort__timer_release(gort__timer *t);
 
 /* ---- Goroutines ---------------------------------------------------------- */
 void gort__ready(gort__g *g);

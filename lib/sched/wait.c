@@ -84,8 +84,16 @@ static int thread_wait(gort__waiter *w, int64_t deadline)
 static void wait_timer_fire(void *arg, int64_t now)
 {
   gort__g *g = arg;
+  gort__waiter *w = g->timerwaiter;
   (void)now;
-  gort__waiter_wake(g->timerwaiter, GORT_ETIMEDOUT, 0);
+  if (!gort__waiter_claim(w))
+    return;
+  w->result = GORT_ETIMEDOUT;
+  w->token = 0;
+  atomic_store_explicit(&w->state, GORT__W_DONE, memory_order_release);
+  /* done with w: g's gort__timer_del need not wait for the wakeup */
+  gort__timer_release(&g->timer);
+  gort__ready(g);
 }
 
 static int g_wait(gort__g *g, gort__waiter *w, int64_t deadline, int reason,
@@ -118,8 +126,12 @@ out:
       atomic_exchange_explicit(&g->curwaiter, NULL, memory_order_seq_cst) ==
           NULL) {
     /* a canceller took w: it may still be touching it */
+    int spins = 0;
     while (atomic_load_explicit(&g->cancelbusy, memory_order_acquire))
-      gort__os_relax();
+      if (++spins < 64)
+        gort__os_relax();
+      else
+        gort__os_yield();
   }
   return w->result;
 }

@@ -49,6 +49,7 @@ void gort__timer_init(gort__timer *t, void (*fn)(void *, int64_t), void *arg)
   atomic_store_explicit(&t->heap, NULL, memory_order_relaxed);
   t->index = 0;
   atomic_store_explicit(&t->running, 0, memory_order_relaxed);
+  t->seq = 0;
 }
 
 static void heap_set(gort__p *p, uint32_t i, gort__timer *t)
@@ -182,8 +183,14 @@ bool gort__timer_del(gort__timer *t)
   for (;;) {
     gort__p *p = atomic_load_explicit(&t->heap, memory_order_seq_cst);
     if (!p) {
+      int spins = 0;
+      /* the callback is short, but its thread can be preempted: yield
+       * rather than burn a time slice (Go's osyield here) */
       while (atomic_load_explicit(&t->running, memory_order_seq_cst))
-        gort__os_relax();
+        if (++spins < 64)
+          gort__os_relax();
+        else
+          gort__os_yield();
       return false;
     }
     gort__lock_acquire(&p->tlock);
@@ -208,17 +215,28 @@ int64_t gort__timers_run(gort__p *p, int64_t now)
   gort__lock_acquire(&p->tlock);
   while (p->tlen && p->theap[0]->when <= now) {
     gort__timer *t = p->theap[0];
-    atomic_store_explicit(&t->running, 1, memory_order_seq_cst);
+    uint32_t tok = ++t->seq;
+    if (!tok)
+      tok = ++t->seq;
+    atomic_store_explicit(&t->running, tok, memory_order_seq_cst);
     heap_remove(p, t);
     publish_timer0(p);
     gort__lock_release(&p->tlock);
     t->fn(t->arg, now);
-    atomic_store_explicit(&t->running, 0, memory_order_seq_cst);
+    /* unless the callback released it early and it fired again since */
+    atomic_compare_exchange_strong_explicit(&t->running, &tok, 0,
+                                            memory_order_seq_cst,
+                                            memory_order_relaxed);
     gort__lock_acquire(&p->tlock);
   }
   next = p->tlen ? p->theap[0]->when : GORT__NEVER_WHEN;
   gort__lock_release(&p->tlock);
   return next;
+}
+
+void gort__timer_release(gort__timer *t)
+{
+  atomic_store_explicit(&t->running, 0, memory_order_seq_cst);
 }
 
 int64_t gort__timers_earliest(gort__sched *s)

@@ -2,7 +2,7 @@
 // sends 0..N-1 on a chan int64 with room for CAP, the main goroutine
 // receives and checks them; ns_per_op = elapsed / N.
 //
-//	buffered [N=1e7] [CAP=1024]
+//	buffered [CAP=1024] [N=1e7]
 package main
 
 import (
@@ -30,14 +30,14 @@ func arg(i int, dflt float64) int64 {
 }
 
 func main() {
-	n := arg(1, 1e7)
 	capacity := int64(1024) // BENCH_SCALE scales N, not CAP
-	if len(os.Args) > 2 {
-		capacity, _ = strconv.ParseInt(os.Args[2], 10, 64)
+	if len(os.Args) > 1 {
+		capacity, _ = strconv.ParseInt(os.Args[1], 10, 64)
 		if capacity < 0 {
 			capacity = 0
 		}
 	}
+	n := arg(2, 1e7)
 	ch := make(chan int64, capacity)
 	var wg sync.WaitGroup
 	wg.Add(1)
