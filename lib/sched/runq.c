@@ -37,8 +37,14 @@ bool gort__runqempty(gort__p *p)
 bool gort__runqput(gort__p *p, gort__g *g, bool next)
 {
   if (next) {
-    gort__g *old =
-        atomic_exchange_explicit(&p->runnext, g, memory_order_acq_rel);
+    gort__g *old = atomic_load_explicit(&p->runnext, memory_order_relaxed);
+    if (old == NULL) {
+      /* only the owner makes runnext non-NULL; stealers only clear a
+       * non-NULL one: an empty runnext can take a plain store */
+      atomic_store_explicit(&p->runnext, g, memory_order_release);
+      return true;
+    }
+    old = atomic_exchange_explicit(&p->runnext, g, memory_order_acq_rel);
     if (old == NULL)
       return true;
     g = old; /* the previous runnext goes to the tail */
