@@ -10,16 +10,18 @@
 #include <errno.h>
 #include <limits.h>
 
-/* ---- version -------------------------------------------------------------- */
+/* ---- version ------------------------------------------------------------- */
 
-START_TEST(test_version_number) {
+START_TEST(test_version_number)
+{
   ASSERT_EQ(gort_version(), GORT_VERSION_NUMBER);
   ASSERT_EQ(gort_version(), GORT_VERSION_MAJOR * 10000 +
                                 GORT_VERSION_MINOR * 100 + GORT_VERSION_PATCH);
 }
 END_TEST
 
-START_TEST(test_version_string) {
+START_TEST(test_version_string)
+{
   char want[64];
   snprintf(want, sizeof want, "%d.%d.%d", GORT_VERSION_MAJOR,
            GORT_VERSION_MINOR, GORT_VERSION_PATCH);
@@ -33,7 +35,7 @@ START_TEST(test_version_string) {
 }
 END_TEST
 
-/* ---- errors --------------------------------------------------------------- */
+/* ---- errors -------------------------------------------------------------- */
 
 typedef struct {
   const char *name; /* "ETIMEDOUT" */
@@ -48,16 +50,19 @@ static const err_entry errs[] = {
 };
 #define NERRS ((int)(sizeof errs / sizeof errs[0]))
 
-START_TEST(test_err_codes_distinct_negative) {
+START_TEST(test_err_codes_distinct_negative)
+{
   ASSERT_GE(NERRS, 16);
   for (int i = 0; i < NERRS; i++) {
     ASSERT_LT(errs[i].code, 0);
-    for (int j = i + 1; j < NERRS; j++) ASSERT_NE(errs[i].code, errs[j].code);
+    for (int j = i + 1; j < NERRS; j++)
+      ASSERT_NE(errs[i].code, errs[j].code);
   }
 }
 END_TEST
 
-START_TEST(test_err_names_and_messages) {
+START_TEST(test_err_names_and_messages)
+{
   for (int i = 0; i < NERRS; i++) {
     char want[64];
     snprintf(want, sizeof want, "GORT_%s", errs[i].name);
@@ -72,7 +77,8 @@ START_TEST(test_err_names_and_messages) {
 }
 END_TEST
 
-START_TEST(test_err_code_round_trip) {
+START_TEST(test_err_code_round_trip)
+{
   for (int i = 0; i < NERRS; i++) {
     char prefixed[64];
     snprintf(prefixed, sizeof prefixed, "GORT_%s", errs[i].name);
@@ -89,7 +95,8 @@ START_TEST(test_err_code_round_trip) {
 }
 END_TEST
 
-START_TEST(test_err_posix_values) {
+START_TEST(test_err_posix_values)
+{
 #if defined(__linux__)
   ASSERT_EQ(GORT_ETIMEDOUT, -ETIMEDOUT);
   ASSERT_EQ(GORT_EINVAL, -EINVAL);
@@ -115,10 +122,10 @@ START_TEST(test_err_posix_values) {
 }
 END_TEST
 
-START_TEST(test_err_unknown_codes) {
-  static const int odd[] = {0,       1,      -1,       12345,  -12345,
-                            -4094,   -99999, INT_MIN,  INT_MAX, -4096,
-                            INT_MIN + 1};
+START_TEST(test_err_unknown_codes)
+{
+  static const int odd[] = {0,      1,       -1,      12345, -12345,     -4094,
+                            -99999, INT_MIN, INT_MAX, -4096, INT_MIN + 1};
   for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
     const char *m = gort_strerror(odd[i]);
     const char *n = gort_err_name(odd[i]);
@@ -138,9 +145,10 @@ START_TEST(test_err_unknown_codes) {
 }
 END_TEST
 
-/* ---- time ----------------------------------------------------------------- */
+/* ---- time ---------------------------------------------------------------- */
 
-START_TEST(test_now_monotonic) {
+START_TEST(test_now_monotonic)
+{
   int64_t prev = gort_now();
   ASSERT_GT(prev, 0);
   for (int i = 0; i < 100000; i++) {
@@ -151,7 +159,8 @@ START_TEST(test_now_monotonic) {
 }
 END_TEST
 
-START_TEST(test_now_advances_with_real_time) {
+START_TEST(test_now_advances_with_real_time)
+{
   int64_t t0 = gort_now(), o0 = gt_os_now();
   struct timespec ts = {0, 20 * 1000 * 1000};
   while (nanosleep(&ts, &ts) != 0) {
@@ -165,28 +174,34 @@ START_TEST(test_now_advances_with_real_time) {
 END_TEST
 
 static _Atomic int64_t now_bad;
-static void *now_thread(void *arg) {
+static void *now_thread(void *arg)
+{
   (void)arg;
   int64_t prev = gort_now();
   for (int i = 0; i < 200000; i++) {
     int64_t t = gort_now();
-    if (t < prev) atomic_fetch_add(&now_bad, 1);
+    if (t < prev)
+      atomic_fetch_add(&now_bad, 1);
     prev = t;
   }
   return NULL;
 }
 
-START_TEST(test_now_monotonic_threads) {
+START_TEST(test_now_monotonic_threads)
+{
   pthread_t t[4];
-  for (int i = 0; i < 4; i++) t[i] = gt_thread(now_thread, NULL);
-  for (int i = 0; i < 4; i++) gt_thread_join(t[i]);
+  for (int i = 0; i < 4; i++)
+    t[i] = gt_thread(now_thread, NULL);
+  for (int i = 0; i < 4; i++)
+    gt_thread_join(t[i]);
   ASSERT_EQ(atomic_load(&now_bad), 0);
 }
 END_TEST
 
-/* ---- sizes and defaults --------------------------------------------------- */
+/* ---- sizes and defaults -------------------------------------------------- */
 
-START_TEST(test_sizeof_functions) {
+START_TEST(test_sizeof_functions)
+{
   ASSERT_EQ(gort_sizeof_mutex(), sizeof(gort_mutex));
   ASSERT_EQ(gort_sizeof_rwmutex(), sizeof(gort_rwmutex));
   ASSERT_EQ(gort_sizeof_cond(), sizeof(gort_cond));
@@ -202,7 +217,8 @@ END_TEST
 
 /* The static initialisers are all zero bytes, and a zeroed lock works from a
  * plain thread without any scheduler. */
-START_TEST(test_static_init_zero) {
+START_TEST(test_static_init_zero)
+{
   static const unsigned char zero[64];
   gort_mutex m = GORT_MUTEX_INIT;
   gort_rwmutex rw = GORT_RWMUTEX_INIT;
@@ -238,19 +254,24 @@ START_TEST(test_static_init_zero) {
 }
 END_TEST
 
-START_TEST(test_self_outside_goroutine) {
+START_TEST(test_self_outside_goroutine)
+{
   ASSERT_NULL(gort_self());
   ASSERT_NULL(gort_lane_current());
 }
 END_TEST
 
-/* ---- NULL handles ------------------------------------------------------------ */
+/* ---- NULL handles -------------------------------------------------------- */
 
-static void noop(void *arg) { (void)arg; }
+static void noop(void *arg)
+{
+  (void)arg;
+}
 
 /* Every entry point that takes a handle, given NULL. Runs both on the test's
  * thread and inside a goroutine. */
-static void null_handles_body(void *arg) {
+static void null_handles_body(void *arg)
+{
   (void)arg;
   gort_mutex m = GORT_MUTEX_INIT;
   gort_cond c = GORT_COND_INIT;
@@ -314,18 +335,28 @@ static void null_handles_body(void *arg) {
   ASSERT_EQ(gort_foreign_result(NULL, &res), GORT_EINVAL);
 }
 
-START_TEST(test_null_handles_thread) { null_handles_body(NULL); }
+START_TEST(test_null_handles_thread)
+{
+  null_handles_body(NULL);
+}
 END_TEST
 
-START_TEST(test_null_handles_goroutine) { gt_run_in(2, null_handles_body, NULL); }
+START_TEST(test_null_handles_goroutine)
+{
+  gt_run_in(2, null_handles_body, NULL);
+}
 END_TEST
 
-START_TEST(test_main_null_fn) { ASSERT_EQ(gort_main(NULL, NULL), GORT_EINVAL); }
+START_TEST(test_main_null_fn)
+{
+  ASSERT_EQ(gort_main(NULL, NULL), GORT_EINVAL);
+}
 END_TEST
 
 /* A handle that is not NULL but wrong for the call: a plain goroutine has
  * no foreign result. */
-static void foreign_result_plain(void *arg) {
+static void foreign_result_plain(void *arg)
+{
   (void)arg;
   gort_g *g = NULL;
   void *res = (void *)&res;
@@ -335,13 +366,24 @@ static void foreign_result_plain(void *arg) {
   gort_g_release(g);
 }
 
-START_TEST(test_foreign_result_not_foreign) {
+START_TEST(test_foreign_result_not_foreign)
+{
   gt_run_in(1, foreign_result_plain, NULL);
 }
 END_TEST
 
-/* Bad sizes: a negative semaphore count, a negative wg delta. */
-START_TEST(test_bad_values) {
+/* Bad sizes: a negative semaphore count, a negative wg delta, a stack no
+ * machine has. */
+START_TEST(test_bad_values)
+{
+  gort_sched *sc = NULL;
+  ASSERT_EQ(gort_sched_new(&sc, 1), 0);
+  gort_g *g = NULL;
+  ASSERT_ONE_OF(gort_spawn(sc, noop, NULL, SIZE_MAX, &g), GORT_EINVAL,
+                GORT_ENOMEM);
+  ASSERT_ONE_OF(gort_spawn(sc, noop, NULL, SIZE_MAX / 2, &g), GORT_EINVAL,
+                GORT_ENOMEM);
+  ASSERT_EQ(gort_sched_shutdown(sc, gt_long_deadline()), 0);
   gort_sema *s = NULL;
   ASSERT_EQ(gort_sema_new(&s, -1), GORT_EINVAL);
   gort_wg wg = GORT_WG_INIT;
@@ -352,7 +394,8 @@ START_TEST(test_bad_values) {
 }
 END_TEST
 
-static Suite *core_suite(void) {
+static Suite *core_suite(void)
+{
   Suite *s = suite_create("core");
   TCase *tc = gt_tcase(s, "version", 10);
   tcase_add_test(tc, test_version_number);
@@ -375,7 +418,7 @@ static Suite *core_suite(void) {
   tcase_add_test(tc, test_static_init_zero);
   tcase_add_test(tc, test_self_outside_goroutine);
 
-  tc = gt_tcase(s, "null", 60);
+  tc = gt_tcase(s, "null", 120);
   tcase_add_test(tc, test_null_handles_thread);
   tcase_add_test(tc, test_null_handles_goroutine);
   tcase_add_test(tc, test_main_null_fn);

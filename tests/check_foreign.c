@@ -14,17 +14,18 @@
 
 #include <stddef.h>
 
-/* ---- fake objects ------------------------------------------------------------------ */
+/* ---- fake objects -------------------------------------------------------- */
 
 enum { OBJ_CALLABLE = 0xCA11, OBJ_ARGS = 0xA565, OBJ_RESULT = 0x4E5 };
-enum { BEH_RETURN, BEH_FAIL, BEH_SLEEP, BEH_GATE };
+enum { BEH_RETURN, BEH_FAIL, BEH_SLEEP, BEH_GATE, BEH_CANCELLED };
 
 typedef struct fobj {
   int kind;
   int id;
   int behaviour;
   _Atomic int drops;
-  gort_wg *gate;   /* BEH_GATE: call waits on it */
+  gort_wg *gate; /* BEH_GATE, BEH_CANCELLED: call waits on it */
+  int gate_rc;
   struct fobj *result; /* what call returned */
   gort_lane *lane_seen;
   pthread_t call_thread;
@@ -49,7 +50,7 @@ static struct {
       drop, state_clear, state_leave, state_delete;
 } n;
 
-/* ---- the event trace (one goroutine at a time) ---------------------------------------- */
+/* ---- the event trace (one goroutine at a time) --------------------------- */
 
 typedef struct {
   char ev;
@@ -59,13 +60,15 @@ static event trace[256];
 static int ntrace;
 static pthread_mutex_t trace_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void ev(char e, const void *p) {
+static void ev(char e, const void *p)
+{
   pthread_mutex_lock(&trace_lock);
-  if (ntrace < (int)(sizeof trace / sizeof trace[0])) trace[ntrace++] = (event){e, p};
+  if (ntrace < (int)(sizeof trace / sizeof trace[0]))
+    trace[ntrace++] = (event){e, p};
   pthread_mutex_unlock(&trace_lock);
 }
 
-/* ---- goroutine -> entered state ------------------------------------------------------- */
+/* ---- goroutine -> entered state ------------------------------------------ */
 
 #define MAPN 4096
 static struct {
@@ -75,12 +78,15 @@ static struct {
 static pthread_mutex_t map_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* A plain table scanned under a lock: at most a few hundred entries live. */
-static void map_put(gort_g *g, fstate *st) {
+static void map_put(gort_g *g, fstate *st)
+{
   int dup = 0, slot = -1;
   pthread_mutex_lock(&map_lock);
   for (int i = 0; i < MAPN; i++) {
-    if (entered[i].g == g) dup = 1;
-    if (!entered[i].g && slot < 0) slot = i;
+    if (entered[i].g == g)
+      dup = 1;
+    if (!entered[i].g && slot < 0)
+      slot = i;
   }
   if (!dup && slot >= 0) {
     entered[slot].g = g;
@@ -91,28 +97,32 @@ static void map_put(gort_g *g, fstate *st) {
   ASSERT_GE(slot, 0);
 }
 
-static fstate *map_get(gort_g *g, int take) {
+static fstate *map_get(gort_g *g, int take)
+{
   fstate *st = NULL;
   pthread_mutex_lock(&map_lock);
   for (int i = 0; i < MAPN; i++)
     if (entered[i].g == g) {
       st = entered[i].st;
-      if (take) entered[i].g = NULL, entered[i].st = NULL;
+      if (take)
+        entered[i].g = NULL, entered[i].st = NULL;
       break;
     }
   pthread_mutex_unlock(&map_lock);
   return st;
 }
 
-/* ---- the fake vt ---------------------------------------------------------------------- */
+/* ---- the fake vt --------------------------------------------------------- */
 
-static void *f_runtime(void) {
+static void *f_runtime(void)
+{
   atomic_fetch_add(&n.runtime, 1);
   ev('R', NULL);
   return &fake_rt;
 }
 
-static void *f_state_new(void *rt) {
+static void *f_state_new(void *rt)
+{
   ASSERT_PTR_EQ(rt, &fake_rt);
   fstate *st = calloc(1, sizeof *st);
   ASSERT_NOT_NULL(st);
@@ -123,19 +133,22 @@ static void *f_state_new(void *rt) {
   return st;
 }
 
-static void f_state_enter(void *state) {
+static void f_state_enter(void *state)
+{
   fstate *st = state;
   ASSERT_EQ(st->magic, STATE_MAGIC);
   ASSERT_EQ(atomic_load(&st->step), 1);
   atomic_store(&st->step, 2);
-  ASSERT_NOT_NULL(gort_self()); /* the body's state is entered in the goroutine */
+  ASSERT_NOT_NULL(
+      gort_self()); /* the body's state is entered in the goroutine */
   st->enter_thread = pthread_self();
   map_put(gort_self(), st);
   atomic_fetch_add(&n.state_enter, 1);
   ev('E', st);
 }
 
-static int f_set_stack(void *state, void *base, size_t size) {
+static int f_set_stack(void *state, void *base, size_t size)
+{
   fstate *st = state;
   ASSERT_EQ(st->magic, STATE_MAGIC);
   st->stack_base = base;
@@ -146,7 +159,8 @@ static int f_set_stack(void *state, void *base, size_t size) {
   return 0;
 }
 
-static void *f_call(void *callable, void *args) {
+static void *f_call(void *callable, void *args)
+{
   fobj *c = callable, *a = args;
   ASSERT_EQ(c->kind, OBJ_CALLABLE);
   ASSERT_EQ(a->kind, OBJ_ARGS);
@@ -166,17 +180,22 @@ static void *f_call(void *callable, void *args) {
     c->stack_ok = p >= lo && p < lo + st->stack_size;
   }
   switch (c->behaviour) {
-  case BEH_FAIL: return NULL;
+  case BEH_FAIL:
+    return NULL;
   case BEH_SLEEP:
     ASSERT_EQ(gort_sleep(GT_MS(2)), 0);
     break;
   case BEH_GATE:
     ASSERT_EQ(gort_wg_wait(c->gate, gt_long_deadline()), 0);
     break;
+  case BEH_CANCELLED: /* waits until cancelled */
+    c->gate_rc = gort_wg_wait(c->gate, gt_long_deadline());
+    break;
   }
   /* Still the same goroutine, state and (on a lane) thread. */
   ASSERT_PTR_EQ(map_get(gort_self(), 0), st);
-  if (c->lane_seen) ASSERT_TRUE(pthread_equal(c->call_thread, pthread_self()));
+  if (c->lane_seen)
+    ASSERT_TRUE(pthread_equal(c->call_thread, pthread_self()));
   fobj *r = calloc(1, sizeof *r);
   ASSERT_NOT_NULL(r);
   r->kind = OBJ_RESULT;
@@ -185,7 +204,8 @@ static void *f_call(void *callable, void *args) {
   return r;
 }
 
-static void f_report(void *obj) {
+static void f_report(void *obj)
+{
   fobj *c = obj;
   ASSERT_EQ(c->kind, OBJ_CALLABLE); /* called with the callable */
   ASSERT_NOT_NULL(gort_self());
@@ -195,15 +215,18 @@ static void f_report(void *obj) {
   ev('P', c);
 }
 
-static void f_drop(void *obj) {
+static void f_drop(void *obj)
+{
   fobj *o = obj;
-  ASSERT_TRUE(o->kind == OBJ_CALLABLE || o->kind == OBJ_ARGS || o->kind == OBJ_RESULT);
+  ASSERT_TRUE(o->kind == OBJ_CALLABLE || o->kind == OBJ_ARGS ||
+              o->kind == OBJ_RESULT);
   atomic_fetch_add(&o->drops, 1);
   atomic_fetch_add(&n.drop, 1);
   ev('D', o);
 }
 
-static void f_state_clear(void *state) {
+static void f_state_clear(void *state)
+{
   fstate *st = state;
   ASSERT_EQ(st->magic, STATE_MAGIC);
   ASSERT_EQ(atomic_load(&st->step), 2);
@@ -213,7 +236,8 @@ static void f_state_clear(void *state) {
   ev('X', st);
 }
 
-static void *f_state_leave(void) {
+static void *f_state_leave(void)
+{
   ASSERT_NOT_NULL(gort_self());
   fstate *st = map_get(gort_self(), 1);
   ASSERT_NOT_NULL(st);
@@ -225,7 +249,8 @@ static void *f_state_leave(void) {
   return st;
 }
 
-static void f_state_delete(void *state) {
+static void f_state_delete(void *state)
+{
   fstate *st = state;
   ASSERT_EQ(st->magic, STATE_MAGIC);
   ASSERT_EQ(atomic_load(&st->step), 4);
@@ -235,7 +260,8 @@ static void f_state_delete(void *state) {
   /* kept (not freed) so tests can look at it afterwards */
 }
 
-static gort_foreign_vt make_vt(int with_set_stack) {
+static gort_foreign_vt make_vt(int with_set_stack)
+{
   gort_foreign_vt vt;
   memset(&vt, 0, sizeof vt);
   vt.size = sizeof vt;
@@ -252,14 +278,16 @@ static gort_foreign_vt make_vt(int with_set_stack) {
   return vt;
 }
 
-static void reset_fake(void) {
+static void reset_fake(void)
+{
   memset(&n, 0, sizeof n);
   pthread_mutex_lock(&trace_lock);
   ntrace = 0;
   pthread_mutex_unlock(&trace_lock);
 }
 
-static fobj *new_obj(int kind, int id, int behaviour) {
+static fobj *new_obj(int kind, int id, int behaviour)
+{
   fobj *o = calloc(1, sizeof *o);
   ASSERT_NOT_NULL(o);
   o->kind = kind;
@@ -271,7 +299,8 @@ static fobj *new_obj(int kind, int id, int behaviour) {
 /* Checks the recorded sequence of one foreign goroutine:
  * R N E C [P] X V Z with exactly one drop of the callable and one of the
  * args, both after C and before V; P (report) only when the call failed. */
-static void check_trace(const fobj *callable, const fobj *args, int failed) {
+static void check_trace(const fobj *callable, const fobj *args, int failed)
+{
   int pos[128];
   memset(pos, -1, sizeof pos);
   int drop_c = -1, drop_a = -1, ndrop_c = 0, ndrop_a = 0, nother = 0;
@@ -281,14 +310,19 @@ static void check_trace(const fobj *callable, const fobj *args, int failed) {
   for (int i = 0; i < ntrace; i++) {
     char e = trace[i].ev;
     seq[k++] = e;
-    if (e == 'S') continue;
+    if (e == 'S')
+      continue;
     if (e == 'D') {
-      if (trace[i].p == callable) drop_c = i, ndrop_c++;
-      else if (trace[i].p == args) drop_a = i, ndrop_a++;
-      else nother++;
+      if (trace[i].p == callable)
+        drop_c = i, ndrop_c++;
+      else if (trace[i].p == args)
+        drop_a = i, ndrop_a++;
+      else
+        nother++;
       continue;
     }
-    if (pos[(int)e] >= 0) nother++; /* twice */
+    if (pos[(int)e] >= 0)
+      nother++; /* twice */
     pos[(int)e] = i;
   }
   pthread_mutex_unlock(&trace_lock);
@@ -297,7 +331,8 @@ static void check_trace(const fobj *callable, const fobj *args, int failed) {
            pos['N'] < pos['E'] && pos['E'] < pos['C'] && pos['C'] < pos['X'] &&
            pos['X'] < pos['V'] && pos['V'] < pos['Z'] && ndrop_c == 1 &&
            ndrop_a == 1 && (failed ? pos['P'] > pos['C'] : pos['P'] == -1);
-  if (!ok) fprintf(stderr, "foreign event order: %s\n", seq);
+  if (!ok)
+    fprintf(stderr, "foreign event order: %s\n", seq);
   ASSERT_EQ(nother, 0);
   ASSERT_GE(pos['R'], 0);
   ASSERT_GT(pos['N'], pos['R']);
@@ -320,7 +355,8 @@ static void check_trace(const fobj *callable, const fobj *args, int failed) {
   }
 }
 
-static void expect_counts(int64_t k, int64_t reports, int64_t drops) {
+static void expect_counts(int64_t k, int64_t reports, int64_t drops)
+{
   ASSERT_EQ(atomic_load(&n.runtime), k);
   ASSERT_EQ(atomic_load(&n.state_new), k);
   ASSERT_EQ(atomic_load(&n.state_enter), k);
@@ -332,9 +368,10 @@ static void expect_counts(int64_t k, int64_t reports, int64_t drops) {
   ASSERT_EQ(atomic_load(&n.state_delete), k);
 }
 
-/* ---- foreign goroutines ------------------------------------------------------------- */
+/* ---- foreign goroutines -------------------------------------------------- */
 
-static void foreign_order(int behaviour) {
+static void foreign_order(int behaviour)
+{
   reset_fake();
   gort_foreign_vt vt = make_vt(0);
   gort_sched *s = NULL;
@@ -361,23 +398,34 @@ static void foreign_order(int behaviour) {
   void *again = (void *)&again;
   ASSERT_EQ(gort_foreign_result(g, &again), GORT_EINVAL);
   gort_g_release(g);
-  if (!failed) ASSERT_EQ(atomic_load(&c->result->drops), 0); /* taken: not dropped */
+  if (!failed)
+    ASSERT_EQ(atomic_load(&c->result->drops), 0); /* taken: not dropped */
   ASSERT_EQ(atomic_load(&n.drop), 2);
   ASSERT_EQ(gort_sched_shutdown(s, gt_long_deadline()), 0);
 }
 
-START_TEST(test_foreign_order_success) { foreign_order(BEH_RETURN); }
+START_TEST(test_foreign_order_success)
+{
+  foreign_order(BEH_RETURN);
+}
 END_TEST
 
-START_TEST(test_foreign_order_failure) { foreign_order(BEH_FAIL); }
+START_TEST(test_foreign_order_failure)
+{
+  foreign_order(BEH_FAIL);
+}
 END_TEST
 
-START_TEST(test_foreign_order_parks_in_call) { foreign_order(BEH_SLEEP); }
+START_TEST(test_foreign_order_parks_in_call)
+{
+  foreign_order(BEH_SLEEP);
+}
 END_TEST
 
 /* Before it finishes the result is not there (GORT_EAGAIN); it is kept
  * until taken. */
-START_TEST(test_foreign_result_eagain) {
+START_TEST(test_foreign_result_eagain)
+{
   reset_fake();
   gort_foreign_vt vt = make_vt(0);
   gort_sched *s = NULL;
@@ -407,7 +455,8 @@ START_TEST(test_foreign_result_eagain) {
 END_TEST
 
 /* Never taken: dropped (once) when the handle is released. */
-START_TEST(test_foreign_result_dropped_on_release) {
+START_TEST(test_foreign_result_dropped_on_release)
+{
   reset_fake();
   gort_foreign_vt vt = make_vt(0);
   gort_sched *s = NULL;
@@ -425,10 +474,12 @@ START_TEST(test_foreign_result_dropped_on_release) {
 }
 END_TEST
 
-static int await_count(_Atomic int64_t *v, int64_t want) {
+static int await_count(_Atomic int64_t *v, int64_t want)
+{
   int64_t end = gt_long_deadline();
   while (atomic_load(v) < want) {
-    if (gort_now() > end) return 0;
+    if (gort_now() > end)
+      return 0;
     usleep(1000);
   }
   return 1;
@@ -436,7 +487,8 @@ static int await_count(_Atomic int64_t *v, int64_t want) {
 
 /* Handle released while it runs, or no handle at all: the goroutine drops
  * its own result when it finishes. */
-START_TEST(test_foreign_result_dropped_when_unowned) {
+START_TEST(test_foreign_result_dropped_when_unowned)
+{
   reset_fake();
   gort_foreign_vt vt = make_vt(0);
   gort_sched *s = NULL;
@@ -449,7 +501,8 @@ START_TEST(test_foreign_result_dropped_when_unowned) {
   gort_g *g = NULL;
   ASSERT_EQ(gort_foreign_spawn(s, NULL, &vt, c1, a1, 0, &g), 0);
   gort_g_release(g); /* released while running */
-  ASSERT_EQ(gort_foreign_spawn(s, NULL, &vt, c2, a2, 0, NULL), 0); /* detached */
+  ASSERT_EQ(gort_foreign_spawn(s, NULL, &vt, c2, a2, 0, NULL),
+            0); /* detached */
   ASSERT_EQ(gort_wg_done(&gate), 0);
   ASSERT_TRUE(await_count(&n.state_delete, 2));
   ASSERT_TRUE(await_count(&n.drop, 6));
@@ -464,7 +517,8 @@ END_TEST
 
 /* Many at once, parking inside their calls: every state has its own
  * complete life, every object is dropped once. */
-START_TEST(test_foreign_many_concurrent) {
+START_TEST(test_foreign_many_concurrent)
+{
   enum { N = 200 };
   reset_fake();
   gort_foreign_vt vt = make_vt(0);
@@ -500,14 +554,16 @@ END_TEST
 
 /* With state_set_stack: called once per goroutine, before the call, with a
  * range that holds the goroutine's stack. */
-START_TEST(test_foreign_set_stack) {
+START_TEST(test_foreign_set_stack)
+{
   reset_fake();
   gort_foreign_vt vt = make_vt(1);
   gort_sched *s = NULL;
   ASSERT_EQ(gort_sched_new(&s, 2), 0);
   static const size_t sizes[] = {0, 256 * 1024};
   for (int i = 0; i < 2; i++) {
-    fobj *c = new_obj(OBJ_CALLABLE, i, BEH_RETURN), *a = new_obj(OBJ_ARGS, i, 0);
+    fobj *c = new_obj(OBJ_CALLABLE, i, BEH_RETURN),
+         *a = new_obj(OBJ_ARGS, i, 0);
     gort_g *g = NULL;
     ASSERT_EQ(gort_foreign_spawn(s, NULL, &vt, c, a, sizes[i], &g), 0);
     ASSERT_EQ(gort_join(g, gt_long_deadline()), 0);
@@ -519,7 +575,8 @@ START_TEST(test_foreign_set_stack) {
 }
 END_TEST
 
-START_TEST(test_foreign_bad_args) {
+START_TEST(test_foreign_bad_args)
+{
   gort_foreign_vt vt = make_vt(0);
   gort_sched *s = NULL;
   ASSERT_EQ(gort_sched_new(&s, 1), 0);
@@ -539,7 +596,65 @@ START_TEST(test_foreign_bad_args) {
 }
 END_TEST
 
-/* ---- lanes ------------------------------------------------------------------------- */
+/* Cancelled inside its call (parked on a wg): the call sees ECANCELED, and
+ * the state is still cleared, left and deleted, the objects dropped. */
+START_TEST(test_foreign_cancelled_in_call)
+{
+  reset_fake();
+  gort_foreign_vt vt = make_vt(0);
+  gort_sched *s = NULL;
+  ASSERT_EQ(gort_sched_new(&s, 2), 0);
+  gort_wg gate = GORT_WG_INIT;
+  ASSERT_EQ(gort_wg_add(&gate, 1), 0);
+  fobj *c = new_obj(OBJ_CALLABLE, 5, BEH_CANCELLED),
+       *a = new_obj(OBJ_ARGS, 5, 0);
+  c->gate = &gate;
+  gort_g *g = NULL;
+  ASSERT_EQ(gort_foreign_spawn(s, NULL, &vt, c, a, 0, &g), 0);
+  ASSERT_TRUE(await_count(&n.call, 1));
+  ASSERT_EQ(gort_cancel(g), 0);
+  ASSERT_EQ(gort_join(g, gt_long_deadline()), 0);
+  ASSERT_EQ(c->gate_rc, GORT_ECANCELED);
+  void *res = NULL;
+  ASSERT_EQ(gort_foreign_result(g, &res), 0);
+  ASSERT_PTR_EQ(res, c->result);
+  gort_g_release(g);
+  expect_counts(1, 0, 2);
+  ASSERT_EQ(gort_sched_shutdown(s, gt_long_deadline()), 0);
+}
+END_TEST
+
+/* Shutdown with foreign goroutines parked in their calls: every state is
+ * torn down and every object dropped. */
+START_TEST(test_foreign_shutdown_alive)
+{
+  enum { N = 10 };
+  reset_fake();
+  gort_foreign_vt vt = make_vt(0);
+  gort_sched *s = NULL;
+  ASSERT_EQ(gort_sched_new(&s, 2), 0);
+  gort_wg gate = GORT_WG_INIT;
+  ASSERT_EQ(gort_wg_add(&gate, 1), 0);
+  fobj *c[N], *a[N];
+  for (int i = 0; i < N; i++) {
+    c[i] = new_obj(OBJ_CALLABLE, i, BEH_CANCELLED);
+    c[i]->gate = &gate;
+    a[i] = new_obj(OBJ_ARGS, i, 0);
+    ASSERT_EQ(gort_foreign_spawn(s, NULL, &vt, c[i], a[i], 0, NULL), 0);
+  }
+  ASSERT_TRUE(await_count(&n.call, N));
+  ASSERT_EQ(gort_sched_shutdown(s, gt_long_deadline()), 0);
+  for (int i = 0; i < N; i++) {
+    ASSERT_EQ(c[i]->gate_rc, GORT_ECANCELED);
+    ASSERT_EQ(atomic_load(&c[i]->drops), 1);
+    ASSERT_EQ(atomic_load(&a[i]->drops), 1);
+    ASSERT_EQ(atomic_load(&c[i]->result->drops), 1); /* nobody could take it */
+  }
+  expect_counts(N, 0, 3 * N);
+}
+END_TEST
+
+/* ---- lanes --------------------------------------------------------------- */
 
 typedef struct {
   gort_lane *lane;
@@ -551,7 +666,8 @@ typedef struct {
   pthread_mutex_t lock;
 } lanes_t;
 
-static void note_lane_thread(lanes_t *L) {
+static void note_lane_thread(lanes_t *L)
+{
   pthread_mutex_lock(&L->lock);
   if (!atomic_load(&L->have_thread)) {
     L->lane_thread = pthread_self();
@@ -562,23 +678,29 @@ static void note_lane_thread(lanes_t *L) {
   pthread_mutex_unlock(&L->lock);
 }
 
-static void lane_fn(void *arg) {
+static void lane_fn(void *arg)
+{
   lanes_t *L = arg;
   for (int i = 0; i < 5; i++) {
     note_lane_thread(L);
-    if (gort_lane_current() != L->lane) atomic_fetch_add(&L->wrong_lane, 1);
-    if (gort_sched_current() != L->sched) atomic_fetch_add(&L->wrong_sched, 1);
+    if (gort_lane_current() != L->lane)
+      atomic_fetch_add(&L->wrong_lane, 1);
+    if (gort_sched_current() != L->sched)
+      atomic_fetch_add(&L->wrong_sched, 1);
     gort_yield();
   }
   atomic_fetch_add(&L->ran, 1);
 }
 
-static void plain_fn(void *arg) {
+static void plain_fn(void *arg)
+{
   lanes_t *L = arg;
   for (int i = 0; i < 50; i++) {
-    if (gort_lane_current() != NULL) atomic_fetch_add(&L->plain_lane_nonnull, 1);
+    if (gort_lane_current() != NULL)
+      atomic_fetch_add(&L->plain_lane_nonnull, 1);
     pthread_mutex_lock(&L->lock);
-    if (atomic_load(&L->have_thread) && pthread_equal(L->lane_thread, pthread_self()))
+    if (atomic_load(&L->have_thread) &&
+        pthread_equal(L->lane_thread, pthread_self()))
       atomic_fetch_add(&L->plain_on_lane_thread, 1);
     pthread_mutex_unlock(&L->lock);
     gort_yield();
@@ -587,7 +709,8 @@ static void plain_fn(void *arg) {
 }
 
 /* Half the lane goroutines are spawned from an ordinary goroutine. */
-static void lane_spawner(void *arg) {
+static void lane_spawner(void *arg)
+{
   lanes_t *L = arg;
   for (int i = 0; i < 25; i++)
     ASSERT_EQ(gort_lane_spawn(L->lane, lane_fn, L, 0, NULL), 0);
@@ -595,15 +718,19 @@ static void lane_spawner(void *arg) {
 
 /* Every lane goroutine runs on one thread, not the caller's; ordinary
  * goroutines keep running meanwhile and never on that thread. */
-START_TEST(test_lane_one_thread) {
+START_TEST(test_lane_one_thread)
+{
   static lanes_t L;
+  memset(&L, 0, sizeof L);
   pthread_mutex_init(&L.lock, NULL);
   ASSERT_EQ(gort_sched_new(&L.sched, 2), 0);
   ASSERT_EQ(gort_lane_new(L.sched, &L.lane), 0);
   ASSERT_NOT_NULL(L.lane);
   gort_g *g[25], *p[4], *sp = NULL;
-  for (int i = 0; i < 4; i++) ASSERT_EQ(gort_spawn(L.sched, plain_fn, &L, 0, &p[i]), 0);
-  for (int i = 0; i < 25; i++) ASSERT_EQ(gort_lane_spawn(L.lane, lane_fn, &L, 0, &g[i]), 0);
+  for (int i = 0; i < 4; i++)
+    ASSERT_EQ(gort_spawn(L.sched, plain_fn, &L, 0, &p[i]), 0);
+  for (int i = 0; i < 25; i++)
+    ASSERT_EQ(gort_lane_spawn(L.lane, lane_fn, &L, 0, &g[i]), 0);
   ASSERT_EQ(gort_spawn(L.sched, lane_spawner, &L, 0, &sp), 0);
   for (int i = 0; i < 25; i++) {
     ASSERT_EQ(gort_join(g[i], gt_long_deadline()), 0);
@@ -640,7 +767,8 @@ typedef struct {
   gort_g *plain_target;
 } lblock_t;
 
-static void lblock_lane_fn(void *arg) {
+static void lblock_lane_fn(void *arg)
+{
   lblock_t *b = arg;
   uint64_t seed = (uint64_t)(uintptr_t)gort_self();
   for (int i = 0; i < b->iters; i++) {
@@ -651,13 +779,15 @@ static void lblock_lane_fn(void *arg) {
     gort_sleep((int64_t)(gt_rand(&seed) % GT_US(500)));
     note_lane_thread(&b->L);
   }
-  if (gort_wg_wait(&b->gate, gt_long_deadline()) != 0) atomic_fetch_add(&b->gate_rc_bad, 1);
+  if (gort_wg_wait(&b->gate, gt_long_deadline()) != 0)
+    atomic_fetch_add(&b->gate_rc_bad, 1);
   note_lane_thread(&b->L);
   if (gort_join(b->plain_target, gt_long_deadline()) != 0)
     atomic_fetch_add(&b->joined_bad, 1);
   note_lane_thread(&b->L);
 }
-static void lblock_plain_fn(void *arg) {
+static void lblock_plain_fn(void *arg)
+{
   lblock_t *b = arg;
   for (int i = 0; i < b->iters; i++) {
     gort_mutex_lock(&b->m, GORT_NEVER);
@@ -666,7 +796,8 @@ static void lblock_plain_fn(void *arg) {
     gort_yield();
   }
 }
-static void lblock_release(void *arg) {
+static void lblock_release(void *arg)
+{
   lblock_t *b = arg;
   gort_sleep(GT_MS(5));
   gort_wg_done(&b->gate);
@@ -674,8 +805,10 @@ static void lblock_release(void *arg) {
 
 /* Lane goroutines park (mutex, sleep, wg, join) and always wake on the lane
  * thread; ordinary goroutines contend for the same mutex. */
-START_TEST(test_lane_blocking) {
+START_TEST(test_lane_blocking)
+{
   static lblock_t b;
+  memset(&b, 0, sizeof b);
   pthread_mutex_init(&b.L.lock, NULL);
   b.iters = (int)SCALED(300);
   ASSERT_EQ(gort_sched_new(&b.L.sched, 2), 0);
@@ -685,7 +818,8 @@ START_TEST(test_lane_blocking) {
   gort_g *lg[20], *pg[4];
   for (int i = 0; i < 20; i++)
     ASSERT_EQ(gort_lane_spawn(b.L.lane, lblock_lane_fn, &b, 0, &lg[i]), 0);
-  for (int i = 0; i < 4; i++) ASSERT_EQ(gort_spawn(b.L.sched, lblock_plain_fn, &b, 0, &pg[i]), 0);
+  for (int i = 0; i < 4; i++)
+    ASSERT_EQ(gort_spawn(b.L.sched, lblock_plain_fn, &b, 0, &pg[i]), 0);
   for (int i = 0; i < 20; i++) {
     ASSERT_EQ(gort_join(lg[i], gt_long_deadline()), 0);
     gort_g_release(lg[i]);
@@ -711,19 +845,23 @@ typedef struct {
   gort_g *lane_g;
   int rc_wait, rc_join;
 } lx_t;
-static void lx_lane(void *arg) {
+static void lx_lane(void *arg)
+{
   lx_t *x = arg;
   gort_sleep(GT_MS(2));
   gort_wg_done(&x->wg);
 }
-static void lx_plain(void *arg) {
+static void lx_plain(void *arg)
+{
   lx_t *x = arg;
   x->rc_wait = gort_wg_wait(&x->wg, gt_long_deadline());
   x->rc_join = gort_join(x->lane_g, gt_long_deadline());
 }
 
-START_TEST(test_lane_cross_wakeups) {
+START_TEST(test_lane_cross_wakeups)
+{
   static lx_t x;
+  memset(&x, 0, sizeof x);
   gort_sched *s = NULL;
   gort_lane *l = NULL;
   ASSERT_EQ(gort_sched_new(&s, 1), 0);
@@ -745,25 +883,30 @@ END_TEST
 typedef struct {
   _Atomic int done;
 } lc_t;
-static void lc_fn(void *arg) {
+static void lc_fn(void *arg)
+{
   gort_sleep(GT_MS(50));
   atomic_fetch_add(&((lc_t *)arg)->done, 1);
 }
-static void lc_long(void *arg) {
+static void lc_long(void *arg)
+{
   gort_sleep(GT_MS(300));
   atomic_fetch_add(&((lc_t *)arg)->done, 1);
 }
 
 /* gort_lane_close returns once every goroutine of the lane has ended. */
-START_TEST(test_lane_close_waits) {
+START_TEST(test_lane_close_waits)
+{
   static lc_t c;
+  memset(&c, 0, sizeof c);
   gort_sched *s = NULL;
   gort_lane *l = NULL;
   ASSERT_EQ(gort_sched_new(&s, 2), 0);
   ASSERT_EQ(gort_lane_new(s, &l), 0);
   ASSERT_EQ(gort_lane_close(l, gt_long_deadline()), 0); /* empty */
   ASSERT_EQ(gort_lane_new(s, &l), 0);
-  for (int i = 0; i < 10; i++) ASSERT_EQ(gort_lane_spawn(l, lc_fn, &c, 0, NULL), 0);
+  for (int i = 0; i < 10; i++)
+    ASSERT_EQ(gort_lane_spawn(l, lc_fn, &c, 0, NULL), 0);
   ASSERT_EQ(gort_lane_close(l, gt_long_deadline()), 0);
   ASSERT_EQ(atomic_load(&c.done), 10);
   /* A deadline too short: ETIMEDOUT, and the lane is still there to close. */
@@ -781,23 +924,27 @@ typedef struct {
   gort_lane *seen;
   pthread_t t;
 } lcur_t;
-static void lcur_fn(void *arg) {
+static void lcur_fn(void *arg)
+{
   lcur_t *c = arg;
   c->seen = gort_lane_current();
   c->t = pthread_self();
 }
 
 /* Two lanes: two threads, each goroutine sees its own lane. */
-START_TEST(test_lane_current_two_lanes) {
+START_TEST(test_lane_current_two_lanes)
+{
   gort_sched *s = NULL;
   ASSERT_EQ(gort_sched_new(&s, 2), 0);
   gort_lane *l[2];
   lcur_t c[3];
   memset(c, 0, sizeof c);
   gort_g *g[3];
-  for (int i = 0; i < 2; i++) ASSERT_EQ(gort_lane_new(s, &l[i]), 0);
+  for (int i = 0; i < 2; i++)
+    ASSERT_EQ(gort_lane_new(s, &l[i]), 0);
   ASSERT_PTR_NE(l[0], l[1]);
-  for (int i = 0; i < 2; i++) ASSERT_EQ(gort_lane_spawn(l[i], lcur_fn, &c[i], 0, &g[i]), 0);
+  for (int i = 0; i < 2; i++)
+    ASSERT_EQ(gort_lane_spawn(l[i], lcur_fn, &c[i], 0, &g[i]), 0);
   ASSERT_EQ(gort_spawn(s, lcur_fn, &c[2], 0, &g[2]), 0);
   for (int i = 0; i < 3; i++) {
     ASSERT_EQ(gort_join(g[i], gt_long_deadline()), 0);
@@ -808,7 +955,8 @@ START_TEST(test_lane_current_two_lanes) {
   ASSERT_NULL(c[2].seen);
   ASSERT_FALSE(pthread_equal(c[0].t, c[1].t));
   ASSERT_NULL(gort_lane_current());
-  for (int i = 0; i < 2; i++) ASSERT_EQ(gort_lane_close(l[i], gt_long_deadline()), 0);
+  for (int i = 0; i < 2; i++)
+    ASSERT_EQ(gort_lane_close(l[i], gt_long_deadline()), 0);
   ASSERT_EQ(gort_sched_shutdown(s, gt_long_deadline()), 0);
 }
 END_TEST
@@ -820,25 +968,30 @@ typedef struct {
   _Atomic int stop;
   int64_t progressed;
 } lh_t;
-static void lh_ticker(void *arg) {
+static void lh_ticker(void *arg)
+{
   lh_t *h = arg;
   while (!atomic_load(&h->stop)) {
     atomic_fetch_add(&h->ticks, 1);
     gort_sleep(GT_MS(1));
   }
 }
-static void lh_lane(void *arg) {
+static void lh_lane(void *arg)
+{
   lh_t *h = arg;
   int64_t start = atomic_load(&h->ticks);
   int64_t end = gt_os_now() + GT_SEC(10) * gt_timeout_mult();
   usleep(100000);
-  while (atomic_load(&h->ticks) < start + 20 && gt_os_now() < end) usleep(10000);
+  while (atomic_load(&h->ticks) < start + 20 && gt_os_now() < end)
+    usleep(10000);
   h->progressed = atomic_load(&h->ticks) - start;
   atomic_store(&h->stop, 1);
 }
 
-START_TEST(test_lane_thread_blocked) {
+START_TEST(test_lane_thread_blocked)
+{
   static lh_t h;
+  memset(&h, 0, sizeof h);
   gort_sched *s = NULL;
   gort_lane *l = NULL;
   ASSERT_EQ(gort_sched_new(&s, 2), 0);
@@ -859,7 +1012,8 @@ END_TEST
 
 /* Foreign goroutines on a lane: every callback of the body runs on the
  * lane's thread, and calls that park interleave on it. */
-START_TEST(test_foreign_on_lane) {
+START_TEST(test_foreign_on_lane)
+{
   enum { N = 20 };
   reset_fake();
   gort_foreign_vt vt = make_vt(0);
@@ -907,9 +1061,47 @@ START_TEST(test_foreign_on_lane) {
 }
 END_TEST
 
-static void lane_noop(void *arg) { (void)arg; }
+static void lane_noop(void *arg)
+{
+  (void)arg;
+}
 
-START_TEST(test_lane_bad_args) {
+typedef struct {
+  gort_wg started;
+  _Atomic int64_t cancelled, other;
+} lsd_t;
+static void lsd_fn(void *arg)
+{
+  lsd_t *d = arg;
+  gort_wg_done(&d->started);
+  int rc = gort_sleep(GT_SEC(3600));
+  atomic_fetch_add(rc == GORT_ECANCELED ? &d->cancelled : &d->other, 1);
+}
+
+/* Shutdown with lanes still open and their goroutines asleep: they are
+ * cancelled and the lanes closed. */
+START_TEST(test_lane_shutdown_alive)
+{
+  static lsd_t d;
+  memset(&d, 0, sizeof d);
+  gort_sched *s = NULL;
+  gort_lane *l[2];
+  ASSERT_EQ(gort_sched_new(&s, 2), 0);
+  ASSERT_EQ(gort_wg_add(&d.started, 10), 0);
+  for (int k = 0; k < 2; k++) {
+    ASSERT_EQ(gort_lane_new(s, &l[k]), 0);
+    for (int i = 0; i < 5; i++)
+      ASSERT_EQ(gort_lane_spawn(l[k], lsd_fn, &d, 0, NULL), 0);
+  }
+  ASSERT_EQ(gort_wg_wait(&d.started, gt_long_deadline()), 0);
+  ASSERT_EQ(gort_sched_shutdown(s, gt_long_deadline()), 0);
+  ASSERT_EQ(atomic_load(&d.cancelled), 10);
+  ASSERT_EQ(atomic_load(&d.other), 0);
+}
+END_TEST
+
+START_TEST(test_lane_bad_args)
+{
   gort_sched *s = NULL;
   ASSERT_EQ(gort_sched_new(&s, 1), 0);
   gort_lane *l = NULL;
@@ -922,9 +1114,10 @@ START_TEST(test_lane_bad_args) {
 }
 END_TEST
 
-static Suite *foreign_suite(void) {
+static Suite *foreign_suite(void)
+{
   Suite *s = suite_create("foreign");
-  TCase *tc = gt_tcase(s, "foreign", 60);
+  TCase *tc = gt_tcase(s, "foreign", 120);
   tcase_add_test(tc, test_foreign_order_success);
   tcase_add_test(tc, test_foreign_order_failure);
   tcase_add_test(tc, test_foreign_order_parks_in_call);
@@ -934,8 +1127,10 @@ static Suite *foreign_suite(void) {
   tcase_add_test(tc, test_foreign_many_concurrent);
   tcase_add_test(tc, test_foreign_set_stack);
   tcase_add_test(tc, test_foreign_bad_args);
+  tcase_add_test(tc, test_foreign_cancelled_in_call);
+  tcase_add_test(tc, test_foreign_shutdown_alive);
 
-  tc = gt_tcase(s, "lanes", 60);
+  tc = gt_tcase(s, "lanes", 120);
   tcase_add_test(tc, test_lane_one_thread);
   tcase_add_test(tc, test_lane_blocking);
   tcase_add_test(tc, test_lane_cross_wakeups);
@@ -944,6 +1139,7 @@ static Suite *foreign_suite(void) {
   tcase_add_test(tc, test_lane_thread_blocked);
   tcase_add_test(tc, test_foreign_on_lane);
   tcase_add_test(tc, test_lane_bad_args);
+  tcase_add_test(tc, test_lane_shutdown_alive);
   return s;
 }
 

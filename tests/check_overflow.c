@@ -19,12 +19,14 @@
  * result after the call keep the compiler from turning it into a loop or
  * shrinking the frame; the depth test is never true in practice and keeps
  * -Winfinite-recursion quiet. */
-static int __attribute__((noinline, noclone)) recurse(volatile char *prev, long depth,
-                                                      long limit) {
+static int __attribute__((noinline, noclone))
+recurse(volatile char *prev, long depth, long limit)
+{
   volatile char buf[4096];
   buf[0] = (char)depth;
   buf[sizeof buf - 1] = prev ? prev[0] : 0;
-  if (depth >= limit) return buf[0];
+  if (depth >= limit)
+    return buf[0];
   int r = recurse(buf, depth + 1, limit);
   __asm__ volatile("" ::: "memory");
   return r + buf[sizeof buf - 1];
@@ -32,7 +34,8 @@ static int __attribute__((noinline, noclone)) recurse(volatile char *prev, long 
 
 static int id_fd = -1;
 
-static void overflow_fn(void *arg) {
+static void overflow_fn(void *arg)
+{
   (void)arg;
   uint64_t id = gort_g_id(gort_self());
   ssize_t w = write(id_fd, &id, sizeof id);
@@ -43,42 +46,54 @@ static void overflow_fn(void *arg) {
   (void)w;
 }
 
-static void noop(void *arg) { (void)arg; }
+static void noop(void *arg)
+{
+  (void)arg;
+}
 
-static void busy_fn(void *arg) {
+static void busy_fn(void *arg)
+{
   (void)arg;
   for (;;) {
-    if (gort_sleep(GT_US(100)) != 0) return;
+    if (gort_sleep(GT_US(100)) != 0)
+      return;
     gort_yield();
   }
 }
 
 enum { V_DEFAULT, V_BIG_STACK, V_MAIN, V_BUSY, V_N };
 
-static void main_fn(void *arg) {
-  for (int i = 0; i < 3; i++) gort_go(noop, NULL);
+static void main_fn(void *arg)
+{
+  for (int i = 0; i < 3; i++)
+    gort_go(noop, NULL);
   overflow_fn(arg);
 }
 
 /* In the child: never returns normally. */
-static void child(int variant) {
+static void child(int variant)
+{
   gort_sched *s = NULL;
   gort_g *g = NULL;
   switch (variant) {
   case V_DEFAULT:
   case V_BIG_STACK:
   case V_BUSY:
-    if (gort_sched_new(&s, variant == V_BUSY ? 4 : 2) != 0) _exit(10);
+    if (gort_sched_new(&s, variant == V_BUSY ? 4 : 2) != 0)
+      _exit(10);
     /* Some goroutines first, so the one that overflows is not id 1. */
     for (int i = 0; i < 5; i++) {
       gort_g *h = NULL;
-      if (gort_spawn(s, noop, NULL, 0, &h) != 0) _exit(11);
+      if (gort_spawn(s, noop, NULL, 0, &h) != 0)
+        _exit(11);
       gort_join(h, GORT_NEVER);
       gort_g_release(h);
     }
     if (variant == V_BUSY)
-      for (int i = 0; i < 8; i++) gort_spawn(s, busy_fn, NULL, 0, NULL);
-    if (gort_spawn(s, overflow_fn, NULL, variant == V_BIG_STACK ? 256 * 1024 : 0, &g) != 0)
+      for (int i = 0; i < 8; i++)
+        gort_spawn(s, busy_fn, NULL, 0, NULL);
+    if (gort_spawn(s, overflow_fn, NULL,
+                   variant == V_BIG_STACK ? 256 * 1024 : 0, &g) != 0)
       _exit(12);
     gort_join(g, GORT_NEVER);
     _exit(13);
@@ -89,7 +104,8 @@ static void child(int variant) {
   _exit(15);
 }
 
-START_TEST(test_stack_overflow_aborts) {
+START_TEST(test_stack_overflow_aborts)
+{
   int errp[2], idp[2];
   ASSERT_EQ(pipe(errp), 0);
   ASSERT_EQ(pipe(idp), 0);
@@ -118,23 +134,31 @@ START_TEST(test_stack_overflow_aborts) {
   while (err_open || id_open) {
     struct pollfd pf[2] = {{errp[0], POLLIN, 0}, {idp[0], POLLIN, 0}};
     int64_t left_ms = (end - gort_now()) / 1000000;
-    if (left_ms <= 0) break;
+    if (left_ms <= 0)
+      break;
     int rc = poll(pf, 2, (int)(left_ms > 1000 ? 1000 : left_ms));
-    if (rc < 0) continue;
+    if (rc < 0)
+      continue;
     if (err_open && (pf[0].revents & (POLLIN | POLLHUP | POLLERR))) {
       ssize_t r = read(errp[0], err + elen, sizeof err - 1 - elen);
-      if (r <= 0) err_open = 0;
-      else elen += (size_t)r;
+      if (r <= 0)
+        err_open = 0;
+      else
+        elen += (size_t)r;
     }
     if (id_open && (pf[1].revents & (POLLIN | POLLHUP | POLLERR))) {
-      ssize_t r = read(idp[0], idbuf + ilen, ilen < sizeof idbuf ? sizeof idbuf - ilen : 1);
-      if (r <= 0) id_open = 0;
-      else if (ilen < sizeof idbuf) ilen += (size_t)r;
+      ssize_t r = read(idp[0], idbuf + ilen,
+                       ilen < sizeof idbuf ? sizeof idbuf - ilen : 1);
+      if (r <= 0)
+        id_open = 0;
+      else if (ilen < sizeof idbuf)
+        ilen += (size_t)r;
     }
   }
   err[elen] = 0;
   int status = 0;
-  if (err_open || id_open) kill(pid, SIGKILL); /* hung: fail below */
+  if (err_open || id_open)
+    kill(pid, SIGKILL); /* hung: fail below */
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   close(errp[0]);
   close(idp[0]);
@@ -153,19 +177,21 @@ START_TEST(test_stack_overflow_aborts) {
 }
 END_TEST
 
-/* ---- the control: deep but within bounds -------------------------------------- */
+/* ---- the control: deep but within bounds --------------------------------- */
 
 typedef struct {
   long depth;
   int done;
 } deep_t;
-static void deep_fn(void *arg) {
+static void deep_fn(void *arg)
+{
   deep_t *d = arg;
   recurse(NULL, 0, d->depth);
   d->done = 1;
 }
 
-START_TEST(test_deep_recursion_within_stack) {
+START_TEST(test_deep_recursion_within_stack)
+{
   gort_sched *s = NULL;
   ASSERT_EQ(gort_sched_new(&s, 2), 0);
   /* 6 x 4 KiB frames on the default 64 KiB stack; 128 on a 1 MiB one. */
@@ -183,9 +209,10 @@ START_TEST(test_deep_recursion_within_stack) {
 }
 END_TEST
 
-static Suite *overflow_suite(void) {
+static Suite *overflow_suite(void)
+{
   Suite *s = suite_create("overflow");
-  TCase *tc = gt_tcase(s, "overflow", 60);
+  TCase *tc = gt_tcase(s, "overflow", 120);
   tcase_add_loop_test(tc, test_stack_overflow_aborts, 0, V_N);
   tcase_add_test(tc, test_deep_recursion_within_stack);
   return s;

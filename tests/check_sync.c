@@ -16,16 +16,18 @@ static const int procs[] = {1, 2, 4, 8};
 /* Runs body on a fresh scheduler when _i says "goroutine", else on the
  * test's own thread. */
 static void run_goroutine_or_thread(int in_goroutine, void (*body)(void *),
-                                    void *arg) {
+                                    void *arg)
+{
   if (in_goroutine)
     gt_run_in(2, body, arg);
   else
     body(arg);
 }
 
-/* ---- mutex -------------------------------------------------------------------- */
+/* ---- mutex --------------------------------------------------------------- */
 
-static void mutex_basic_body(void *arg) {
+static void mutex_basic_body(void *arg)
+{
   (void)arg;
   gort_mutex m = GORT_MUTEX_INIT;
   ASSERT_EQ(gort_mutex_lock(&m, GORT_NEVER), 0);
@@ -46,7 +48,10 @@ static void mutex_basic_body(void *arg) {
   ASSERT_EQ(gort_mutex_unlock(&m), 0);
 }
 
-START_TEST(test_mutex_basic) { run_goroutine_or_thread(_i, mutex_basic_body, NULL); }
+START_TEST(test_mutex_basic)
+{
+  run_goroutine_or_thread(_i, mutex_basic_body, NULL);
+}
 END_TEST
 
 typedef struct {
@@ -55,7 +60,8 @@ typedef struct {
   int64_t waited;
 } mtry_t;
 
-static void mutex_try_fn(void *arg) {
+static void mutex_try_fn(void *arg)
+{
   mtry_t *t = arg;
   t->rc_try = gort_mutex_trylock(t->m);
   t->rc0 = gort_mutex_lock(t->m, 0);
@@ -68,7 +74,8 @@ static void mutex_try_fn(void *arg) {
 /* Another goroutine meets a held mutex with each deadline shape; the timed
  * out waits leave nothing behind (the next lock is not handed to a waiter
  * that has gone). */
-static void mutex_deadlines_body(void *arg) {
+static void mutex_deadlines_body(void *arg)
+{
   (void)arg;
   gort_mutex m = GORT_MUTEX_INIT;
   mtry_t t = {&m, 1, 1, 1, 1, 0};
@@ -87,7 +94,10 @@ static void mutex_deadlines_body(void *arg) {
   ASSERT_EQ(gort_mutex_unlock(&m), 0);
 }
 
-START_TEST(test_mutex_deadlines) { gt_run_in(2, mutex_deadlines_body, NULL); }
+START_TEST(test_mutex_deadlines)
+{
+  gt_run_in(2, mutex_deadlines_body, NULL);
+}
 END_TEST
 
 typedef struct {
@@ -97,16 +107,19 @@ typedef struct {
   int iters;
 } cnt_t;
 
-static void mutex_worker(void *arg) {
+static void mutex_worker(void *arg)
+{
   cnt_t *c = arg;
   for (int i = 0; i < c->iters; i++) {
     if (gort_mutex_lock(&c->m, GORT_NEVER) != 0) {
       atomic_fetch_add(&c->overlap, 1000000);
       return;
     }
-    if (atomic_fetch_add(&c->inside, 1) != 0) atomic_fetch_add(&c->overlap, 1);
+    if (atomic_fetch_add(&c->inside, 1) != 0)
+      atomic_fetch_add(&c->overlap, 1);
     c->counter++;
-    if (i % 8 == 0) gort_yield(); /* hold it across a scheduling point */
+    if (i % 8 == 0)
+      gort_yield(); /* hold it across a scheduling point */
     atomic_fetch_sub(&c->inside, 1);
     gort_mutex_unlock(&c->m);
   }
@@ -114,8 +127,10 @@ static void mutex_worker(void *arg) {
 
 /* 16 goroutines on 1, 2, 4, 8 Ps: the count is exact and nobody is ever
  * inside together. */
-START_TEST(test_mutex_contention) {
+START_TEST(test_mutex_contention)
+{
   static cnt_t c;
+  memset(&c, 0, sizeof c);
   c.iters = (int)SCALED(20000);
   gort_sched *s = NULL;
   ASSERT_EQ(gort_sched_new(&s, procs[_i]), 0);
@@ -135,7 +150,8 @@ typedef struct {
   _Atomic int64_t got, failed;
 } starve_t;
 
-static void starve_hog(void *arg) {
+static void starve_hog(void *arg)
+{
   starve_t *st = arg;
   while (!atomic_load(&st->stop)) {
     gort_mutex_lock(&st->m, GORT_NEVER);
@@ -143,7 +159,8 @@ static void starve_hog(void *arg) {
     gort_mutex_unlock(&st->m);
   }
 }
-static void starve_waiter(void *arg) {
+static void starve_waiter(void *arg)
+{
   starve_t *st = arg;
   gort_sleep(GT_MS(2));
   int rc = gort_mutex_lock(&st->m, gt_deadline(GT_SEC(10)));
@@ -157,7 +174,8 @@ static void starve_waiter(void *arg) {
 
 /* A goroutine re-locking in a tight loop does not keep waiters out: after
  * waiting more than a millisecond they are handed the lock. */
-static void starvation_body(void *arg) {
+static void starvation_body(void *arg)
+{
   starve_t *st = arg;
   gort_g *h = NULL;
   ASSERT_EQ(gort_spawn(NULL, starve_hog, st, 0, &h), 0);
@@ -170,15 +188,18 @@ static void starvation_body(void *arg) {
   ASSERT_EQ(atomic_load(&st->failed), 0);
 }
 
-START_TEST(test_mutex_starvation) {
+START_TEST(test_mutex_starvation)
+{
   static starve_t st;
+  memset(&st, 0, sizeof st);
   gt_run_in(2, starvation_body, &st);
 }
 END_TEST
 
-/* ---- rwmutex ----------------------------------------------------------------------- */
+/* ---- rwmutex ------------------------------------------------------------- */
 
-static void rw_basic_body(void *arg) {
+static void rw_basic_body(void *arg)
+{
   (void)arg;
   gort_rwmutex rw = GORT_RWMUTEX_INIT;
   ASSERT_EQ(gort_rwmutex_rlock(&rw, GORT_NEVER), 0);
@@ -204,7 +225,10 @@ static void rw_basic_body(void *arg) {
   ASSERT_EQ(gort_rwmutex_runlock(&rw), 0);
 }
 
-START_TEST(test_rwmutex_basic) { run_goroutine_or_thread(_i, rw_basic_body, NULL); }
+START_TEST(test_rwmutex_basic)
+{
+  run_goroutine_or_thread(_i, rw_basic_body, NULL);
+}
 END_TEST
 
 typedef struct {
@@ -216,7 +240,8 @@ typedef struct {
 
 /* Each reader holds the read lock until every reader has arrived: only
  * possible if they are all inside at once. */
-static void rw_meet(rwc_t *r) {
+static void rw_meet(rwc_t *r)
+{
   if (gort_rwmutex_rlock(&r->rw, GORT_NEVER) != 0) {
     atomic_fetch_add(&r->bad, 1);
     return;
@@ -228,14 +253,20 @@ static void rw_meet(rwc_t *r) {
     atomic_fetch_add(&r->bad, 1);
   gort_rwmutex_runlock(&r->rw);
 }
-static void rw_meet_g(void *arg) { rw_meet(arg); }
-static void *rw_meet_t(void *arg) {
+static void rw_meet_g(void *arg)
+{
+  rw_meet(arg);
+}
+static void *rw_meet_t(void *arg)
+{
   rw_meet(arg);
   return NULL;
 }
 
-START_TEST(test_rwmutex_readers_concurrent) {
+START_TEST(test_rwmutex_readers_concurrent)
+{
   static rwc_t r;
+  memset(&r, 0, sizeof r);
   const int ng = 8;
   gort_sched *s = NULL;
   ASSERT_EQ(gort_sched_new(&s, procs[_i]), 0);
@@ -258,26 +289,34 @@ typedef struct {
   int iters;
 } rwx_t;
 
-static void rwx_reader(void *arg) {
+static void rwx_reader(void *arg)
+{
   rwx_t *x = arg;
   for (int i = 0; i < x->iters; i++) {
     gort_rwmutex_rlock(&x->rw, GORT_NEVER);
     atomic_fetch_add(&x->readers, 1);
-    if (atomic_load(&x->writers) != 0) atomic_fetch_add(&x->bad, 1);
-    if (x->a != x->b) atomic_fetch_add(&x->bad, 1);
-    if (i % 16 == 0) gort_yield();
+    if (atomic_load(&x->writers) != 0)
+      atomic_fetch_add(&x->bad, 1);
+    if (x->a != x->b)
+      atomic_fetch_add(&x->bad, 1);
+    if (i % 16 == 0)
+      gort_yield();
     atomic_fetch_sub(&x->readers, 1);
     gort_rwmutex_runlock(&x->rw);
   }
 }
-static void rwx_writer(void *arg) {
+static void rwx_writer(void *arg)
+{
   rwx_t *x = arg;
   for (int i = 0; i < x->iters / 4; i++) {
     gort_rwmutex_lock(&x->rw, GORT_NEVER);
-    if (atomic_fetch_add(&x->writers, 1) != 0) atomic_fetch_add(&x->bad, 1);
-    if (atomic_load(&x->readers) != 0) atomic_fetch_add(&x->bad, 1);
+    if (atomic_fetch_add(&x->writers, 1) != 0)
+      atomic_fetch_add(&x->bad, 1);
+    if (atomic_load(&x->readers) != 0)
+      atomic_fetch_add(&x->bad, 1);
     x->a++;
-    if (i % 8 == 0) gort_yield();
+    if (i % 8 == 0)
+      gort_yield();
     x->b++;
     atomic_fetch_sub(&x->writers, 1);
     gort_rwmutex_unlock(&x->rw);
@@ -285,8 +324,10 @@ static void rwx_writer(void *arg) {
 }
 
 /* Writers exclude readers and each other, with 1..8 Ps. */
-START_TEST(test_rwmutex_writer_exclusion) {
+START_TEST(test_rwmutex_writer_exclusion)
+{
   static rwx_t x;
+  memset(&x, 0, sizeof x);
   x.iters = (int)SCALED(8000);
   gort_sched *s = NULL;
   ASSERT_EQ(gort_sched_new(&s, procs[_i]), 0);
@@ -311,7 +352,8 @@ typedef struct {
   int rc;
 } rws_t;
 
-static void rws_reader(void *arg) {
+static void rws_reader(void *arg)
+{
   rws_t *r = arg;
   while (!atomic_load(&r->stop)) {
     gort_rwmutex_rlock(&r->rw, GORT_NEVER);
@@ -322,13 +364,16 @@ static void rws_reader(void *arg) {
 }
 
 /* A stream of overlapping readers does not starve a writer. */
-static void writer_not_starved_body(void *arg) {
+static void writer_not_starved_body(void *arg)
+{
   rws_t *r = arg;
   gort_g *g[4];
-  for (int i = 0; i < 4; i++) ASSERT_EQ(gort_spawn(NULL, rws_reader, r, 0, &g[i]), 0);
+  for (int i = 0; i < 4; i++)
+    ASSERT_EQ(gort_spawn(NULL, rws_reader, r, 0, &g[i]), 0);
   ASSERT_TRUE(gt_await_ge(&r->reads, 200));
   r->rc = gort_rwmutex_lock(&r->rw, gt_deadline(GT_SEC(10)));
-  if (r->rc == 0) gort_rwmutex_unlock(&r->rw);
+  if (r->rc == 0)
+    gort_rwmutex_unlock(&r->rw);
   atomic_store(&r->stop, 1);
   for (int i = 0; i < 4; i++) {
     ASSERT_EQ(gort_join(g[i], gt_long_deadline()), 0);
@@ -337,20 +382,24 @@ static void writer_not_starved_body(void *arg) {
   ASSERT_EQ(r->rc, 0);
 }
 
-START_TEST(test_rwmutex_writer_not_starved) {
+START_TEST(test_rwmutex_writer_not_starved)
+{
   static rws_t r;
+  memset(&r, 0, sizeof r);
   gt_run_in(2, writer_not_starved_body, &r);
 }
 END_TEST
 
-static void rw_writer_once(void *arg) {
+static void rw_writer_once(void *arg)
+{
   gort_rwmutex *rw = arg;
   ASSERT_EQ(gort_rwmutex_lock(rw, GORT_NEVER), 0);
   ASSERT_EQ(gort_rwmutex_unlock(rw), 0);
 }
 
 /* Once a writer waits, new readers wait behind it. */
-static void pending_writer_body(void *arg) {
+static void pending_writer_body(void *arg)
+{
   (void)arg;
   gort_rwmutex rw = GORT_RWMUTEX_INIT;
   ASSERT_EQ(gort_rwmutex_rlock(&rw, GORT_NEVER), 0);
@@ -373,7 +422,8 @@ static void pending_writer_body(void *arg) {
   ASSERT_EQ(gort_rwmutex_runlock(&rw), 0);
 }
 
-START_TEST(test_rwmutex_pending_writer_blocks_readers) {
+START_TEST(test_rwmutex_pending_writer_blocks_readers)
+{
   gt_run_in(2, pending_writer_body, NULL);
 }
 END_TEST
@@ -385,7 +435,8 @@ typedef struct {
   int64_t waited[2];
 } rwd_t;
 
-static void rw_deadline_fn(void *arg) {
+static void rw_deadline_fn(void *arg)
+{
   rwd_t *d = arg;
   gort_rwmutex *rw = d->rw;
   int64_t t0;
@@ -405,7 +456,8 @@ static void rw_deadline_fn(void *arg) {
   d->waited[1] = gort_now() - t0;
 }
 
-static void rw_deadlines_body(void *arg) {
+static void rw_deadlines_body(void *arg)
+{
   (void)arg;
   gort_rwmutex rw = GORT_RWMUTEX_INIT;
   for (int wh = 1; wh >= 0; wh--) {
@@ -445,10 +497,13 @@ static void rw_deadlines_body(void *arg) {
   ASSERT_EQ(gort_rwmutex_unlock(&rw), 0);
 }
 
-START_TEST(test_rwmutex_deadlines) { gt_run_in(2, rw_deadlines_body, NULL); }
+START_TEST(test_rwmutex_deadlines)
+{
+  gt_run_in(2, rw_deadlines_body, NULL);
+}
 END_TEST
 
-/* ---- cond ------------------------------------------------------------------------ */
+/* ---- cond ---------------------------------------------------------------- */
 
 typedef struct {
   gort_mutex m;
@@ -456,7 +511,8 @@ typedef struct {
   int waiting, tokens, woke, returns; /* under m */
 } cs_t;
 
-static void cs_waiter(void *arg) {
+static void cs_waiter(void *arg)
+{
   cs_t *s = arg;
   gort_mutex_lock(&s->m, GORT_NEVER);
   s->waiting++;
@@ -470,24 +526,29 @@ static void cs_waiter(void *arg) {
 }
 
 /* Waits until field (read under m) reaches v. */
-static int cs_await(cs_t *s, const int *field, int v) {
+static int cs_await(cs_t *s, const int *field, int v)
+{
   int64_t end = gt_long_deadline();
   for (;;) {
     gort_mutex_lock(&s->m, GORT_NEVER);
     int cur = *field;
     gort_mutex_unlock(&s->m);
-    if (cur >= v) return 1;
-    if (gort_now() > end) return 0;
+    if (cur >= v)
+      return 1;
+    if (gort_now() > end)
+      return 0;
     gort_yield();
   }
 }
 
 /* signal wakes exactly one waiter, broadcast all the rest. */
-static void signal_one_body(void *arg) {
+static void signal_one_body(void *arg)
+{
   cs_t *s = arg;
   enum { N = 5 };
   gort_g *g[N];
-  for (int i = 0; i < N; i++) ASSERT_EQ(gort_spawn(NULL, cs_waiter, s, 0, &g[i]), 0);
+  for (int i = 0; i < N; i++)
+    ASSERT_EQ(gort_spawn(NULL, cs_waiter, s, 0, &g[i]), 0);
   ASSERT_TRUE(cs_await(s, &s->waiting, N)); /* all inside cond_wait */
   gort_mutex_lock(&s->m, GORT_NEVER);
   s->tokens = 1;
@@ -510,8 +571,10 @@ static void signal_one_body(void *arg) {
   ASSERT_EQ(s->tokens, 0);
 }
 
-START_TEST(test_cond_signal_one) {
+START_TEST(test_cond_signal_one)
+{
   static cs_t s;
+  memset(&s, 0, sizeof s);
   gt_run_in(2, signal_one_body, &s);
 }
 END_TEST
@@ -523,34 +586,45 @@ typedef struct {
   _Atomic int64_t woke;
 } cb_t;
 
-static void cb_wait(cb_t *b) {
+static void cb_wait(cb_t *b)
+{
   gort_mutex_lock(&b->m, GORT_NEVER);
   b->waiting++;
-  while (!b->flag) ASSERT_EQ(gort_cond_wait(&b->c, &b->m, GORT_NEVER), 0);
+  while (!b->flag)
+    ASSERT_EQ(gort_cond_wait(&b->c, &b->m, GORT_NEVER), 0);
   gort_mutex_unlock(&b->m);
   atomic_fetch_add(&b->woke, 1);
 }
-static void cb_wait_g(void *arg) { cb_wait(arg); }
-static void *cb_wait_t(void *arg) {
+static void cb_wait_g(void *arg)
+{
+  cb_wait(arg);
+}
+static void *cb_wait_t(void *arg)
+{
   cb_wait(arg);
   return NULL;
 }
 
 /* broadcast wakes every waiter: goroutines and plain threads. */
-START_TEST(test_cond_broadcast_all) {
+START_TEST(test_cond_broadcast_all)
+{
   static cb_t b;
+  memset(&b, 0, sizeof b);
   enum { N = 50 };
   gort_sched *s = NULL;
   ASSERT_EQ(gort_sched_new(&s, 2), 0);
   gort_g *g[N];
   pthread_t t[2];
-  for (int i = 0; i < N; i++) ASSERT_EQ(gort_spawn(s, cb_wait_g, &b, 0, &g[i]), 0);
-  for (int i = 0; i < 2; i++) t[i] = gt_thread(cb_wait_t, &b);
+  for (int i = 0; i < N; i++)
+    ASSERT_EQ(gort_spawn(s, cb_wait_g, &b, 0, &g[i]), 0);
+  for (int i = 0; i < 2; i++)
+    t[i] = gt_thread(cb_wait_t, &b);
   int64_t end = gt_long_deadline();
   for (;;) {
     gort_mutex_lock(&b.m, GORT_NEVER);
     int w = b.waiting;
-    if (w == N + 2) break; /* keep m: everyone is in cond_wait */
+    if (w == N + 2)
+      break; /* keep m: everyone is in cond_wait */
     gort_mutex_unlock(&b.m);
     ASSERT_LT(gort_now(), end);
     sched_yield();
@@ -563,13 +637,15 @@ START_TEST(test_cond_broadcast_all) {
     ASSERT_EQ(gort_join(g[i], gt_long_deadline()), 0);
     gort_g_release(g[i]);
   }
-  for (int i = 0; i < 2; i++) gt_thread_join(t[i]);
+  for (int i = 0; i < 2; i++)
+    gt_thread_join(t[i]);
   ASSERT_EQ(atomic_load(&b.woke), N + 2);
   ASSERT_EQ(gort_sched_shutdown(s, gt_long_deadline()), 0);
 }
 END_TEST
 
-START_TEST(test_cond_no_waiters) {
+START_TEST(test_cond_no_waiters)
+{
   gort_cond c = GORT_COND_INIT;
   ASSERT_EQ(gort_cond_signal(&c), 0);
   ASSERT_EQ(gort_cond_broadcast(&c), 0);
@@ -580,7 +656,8 @@ END_TEST
 
 /* cond_wait returns holding the mutex: after a signal, a timeout, deadline 0,
  * a past deadline, and cancellation. */
-static void assert_holds(gort_mutex *m) {
+static void assert_holds(gort_mutex *m)
+{
   ASSERT_EQ(gort_mutex_trylock(m), GORT_EBUSY);
   ASSERT_EQ(gort_mutex_unlock(m), 0);
 }
@@ -588,13 +665,14 @@ static void assert_holds(gort_mutex *m) {
 typedef struct {
   gort_mutex m;
   gort_cond c;
-  int waiting;     /* under m */
-  int released;    /* set under m by the holder just before it unlocks */
+  int waiting;  /* under m */
+  int released; /* set under m by the holder just before it unlocks */
   int rc, saw_released;
   int64_t waited;
 } cr_t;
 
-static void cr_timeout_waiter(void *arg) {
+static void cr_timeout_waiter(void *arg)
+{
   cr_t *r = arg;
   gort_mutex_lock(&r->m, GORT_NEVER);
   r->waiting = 1;
@@ -604,7 +682,8 @@ static void cr_timeout_waiter(void *arg) {
   r->saw_released = r->released;
   assert_holds(&r->m);
 }
-static void cr_cancel_waiter(void *arg) {
+static void cr_cancel_waiter(void *arg)
+{
   cr_t *r = arg;
   gort_mutex_lock(&r->m, GORT_NEVER);
   r->waiting = 1;
@@ -615,7 +694,8 @@ static void cr_cancel_waiter(void *arg) {
 
 /* Hold m (after the waiter is inside cond_wait) long past its timeout, or
  * while cancelling it: it can only return after we let go. */
-static void cond_relock_contended(void (*waiter)(void *), int cancel) {
+static void cond_relock_contended(void (*waiter)(void *), int cancel)
+{
   cr_t r;
   memset(&r, 0, sizeof r);
   r.rc = 1;
@@ -624,12 +704,14 @@ static void cond_relock_contended(void (*waiter)(void *), int cancel) {
   int64_t end = gt_long_deadline();
   for (;;) {
     gort_mutex_lock(&r.m, GORT_NEVER);
-    if (r.waiting) break; /* keep m */
+    if (r.waiting)
+      break; /* keep m */
     gort_mutex_unlock(&r.m);
     ASSERT_LT(gort_now(), end);
     gort_yield();
   }
-  if (cancel) ASSERT_EQ(gort_cancel(w), 0);
+  if (cancel)
+    ASSERT_EQ(gort_cancel(w), 0);
   ASSERT_EQ(gort_sleep(GT_MS(100)), 0);
   r.released = 1;
   ASSERT_EQ(gort_mutex_unlock(&r.m), 0);
@@ -637,10 +719,12 @@ static void cond_relock_contended(void (*waiter)(void *), int cancel) {
   gort_g_release(w);
   ASSERT_EQ(r.rc, cancel ? GORT_ECANCELED : GORT_ETIMEDOUT);
   ASSERT_EQ(r.saw_released, 1);
-  if (!cancel) ASSERT_GE(r.waited, GT_MS(100));
+  if (!cancel)
+    ASSERT_GE(r.waited, GT_MS(100));
 }
 
-static void cond_relock_body(void *arg) {
+static void cond_relock_body(void *arg)
+{
   (void)arg;
   gort_mutex m = GORT_MUTEX_INIT;
   gort_cond c = GORT_COND_INIT;
@@ -664,7 +748,10 @@ static void cond_relock_body(void *arg) {
   assert_holds(&m);
 }
 
-START_TEST(test_cond_wait_relocks) { gt_run_in(2, cond_relock_body, NULL); }
+START_TEST(test_cond_wait_relocks)
+{
+  gt_run_in(2, cond_relock_body, NULL);
+}
 END_TEST
 
 /* A plain thread waits on a cond a goroutine signals. */
@@ -672,16 +759,19 @@ typedef struct {
   cs_t s;
   int rc;
 } ct_t;
-static void *ct_thread(void *arg) {
+static void *ct_thread(void *arg)
+{
   ct_t *t = arg;
   gort_mutex_lock(&t->s.m, GORT_NEVER);
   t->s.waiting = 1;
-  while (t->s.tokens == 0) t->rc = gort_cond_wait(&t->s.c, &t->s.m, gt_long_deadline());
+  while (t->s.tokens == 0)
+    t->rc = gort_cond_wait(&t->s.c, &t->s.m, gt_long_deadline());
   t->s.woke = 1;
   gort_mutex_unlock(&t->s.m);
   return NULL;
 }
-static void ct_signaller(void *arg) {
+static void ct_signaller(void *arg)
+{
   ct_t *t = arg;
   ASSERT_TRUE(cs_await(&t->s, &t->s.waiting, 1));
   gort_mutex_lock(&t->s.m, GORT_NEVER);
@@ -690,8 +780,10 @@ static void ct_signaller(void *arg) {
   gort_mutex_unlock(&t->s.m);
 }
 
-START_TEST(test_cond_thread_waiter) {
+START_TEST(test_cond_thread_waiter)
+{
   static ct_t t;
+  memset(&t, 0, sizeof t);
   t.rc = 1;
   gort_sched *s = NULL;
   ASSERT_EQ(gort_sched_new(&s, 1), 0);
@@ -719,20 +811,23 @@ typedef struct {
   _Atomic int64_t next_producer;
 } pq_t;
 
-static void pq_producer(void *arg) {
+static void pq_producer(void *arg)
+{
   pq_t *q = arg;
   int64_t p = atomic_fetch_add(&q->next_producer, 1);
   for (int i = 0; i < q->per_producer; i++) {
     int64_t v = p * q->per_producer + i + 1;
     gort_mutex_lock(&q->m, GORT_NEVER);
-    while (q->count == PQ_CAP) gort_cond_wait(&q->not_full, &q->m, GORT_NEVER);
+    while (q->count == PQ_CAP)
+      gort_cond_wait(&q->not_full, &q->m, GORT_NEVER);
     q->buf[(q->head + q->count) % PQ_CAP] = v;
     q->count++;
     gort_cond_signal(&q->not_empty);
     gort_mutex_unlock(&q->m);
   }
 }
-static void pq_consumer(void *arg) {
+static void pq_consumer(void *arg)
+{
   pq_t *q = arg;
   for (;;) {
     gort_mutex_lock(&q->m, GORT_NEVER);
@@ -752,15 +847,19 @@ static void pq_consumer(void *arg) {
   }
 }
 
-START_TEST(test_cond_producer_consumer) {
+START_TEST(test_cond_producer_consumer)
+{
   static pq_t q;
+  memset(&q, 0, sizeof q);
   const int np = 4, nc = 4;
   q.per_producer = (int)SCALED(10000);
   gort_sched *s = NULL;
   ASSERT_EQ(gort_sched_new(&s, procs[_i]), 0);
   gort_g *p[4], *c[4];
-  for (int i = 0; i < nc; i++) ASSERT_EQ(gort_spawn(s, pq_consumer, &q, 0, &c[i]), 0);
-  for (int i = 0; i < np; i++) ASSERT_EQ(gort_spawn(s, pq_producer, &q, 0, &p[i]), 0);
+  for (int i = 0; i < nc; i++)
+    ASSERT_EQ(gort_spawn(s, pq_consumer, &q, 0, &c[i]), 0);
+  for (int i = 0; i < np; i++)
+    ASSERT_EQ(gort_spawn(s, pq_producer, &q, 0, &p[i]), 0);
   for (int i = 0; i < np; i++) {
     ASSERT_EQ(gort_join(p[i], gt_long_deadline()), 0);
     gort_g_release(p[i]);
@@ -780,14 +879,16 @@ START_TEST(test_cond_producer_consumer) {
 }
 END_TEST
 
-/* ---- wg ------------------------------------------------------------------------------- */
+/* ---- wg ------------------------------------------------------------------ */
 
-static void wg_done_fn(void *arg) {
+static void wg_done_fn(void *arg)
+{
   gort_yield();
   gort_wg_done((gort_wg *)arg);
 }
 
-static void wg_basic_body(void *arg) {
+static void wg_basic_body(void *arg)
+{
   (void)arg;
   gort_wg wg = GORT_WG_INIT;
   /* At zero: returns at once, whatever the deadline. */
@@ -803,15 +904,20 @@ static void wg_basic_body(void *arg) {
   int64_t t0 = gort_now();
   ASSERT_EQ(gort_wg_wait(&wg, t0 + GT_MS(20)), GORT_ETIMEDOUT);
   ASSERT_GE(gort_now() - t0, GT_MS(20));
-  for (int i = 0; i < 3; i++) ASSERT_EQ(gort_spawn(NULL, wg_done_fn, &wg, 0, NULL), 0);
+  for (int i = 0; i < 3; i++)
+    ASSERT_EQ(gort_spawn(NULL, wg_done_fn, &wg, 0, NULL), 0);
   ASSERT_EQ(gort_wg_wait(&wg, gt_long_deadline()), 0);
   ASSERT_EQ(gort_wg_wait(&wg, 0), 0);
 }
 
-START_TEST(test_wg_basic) { gt_run_in(2, wg_basic_body, NULL); }
+START_TEST(test_wg_basic)
+{
+  gt_run_in(2, wg_basic_body, NULL);
+}
 END_TEST
 
-START_TEST(test_wg_negative) {
+START_TEST(test_wg_negative)
+{
   gort_wg wg = GORT_WG_INIT;
   ASSERT_EQ(gort_wg_add(&wg, -1), GORT_EINVAL);
   ASSERT_EQ(gort_wg_wait(&wg, 0), 0); /* unchanged: still zero */
@@ -834,27 +940,62 @@ START_TEST(test_wg_negative) {
 }
 END_TEST
 
+/* Counts beyond 32 bits are kept, not wrapped. */
+START_TEST(test_wg_sema_large_counts)
+{
+  gort_wg wg = GORT_WG_INIT;
+  const int64_t big = (int64_t)1 << 32;
+  int rc = gort_wg_add(&wg, big);
+  if (rc == 0) {
+    ASSERT_EQ(gort_wg_wait(&wg, 0), GORT_EAGAIN);
+    ASSERT_EQ(gort_wg_add(&wg, -big + 1), 0);
+    ASSERT_EQ(gort_wg_wait(&wg, 0), GORT_EAGAIN); /* 1 left */
+    ASSERT_EQ(gort_wg_done(&wg), 0);
+  } else {
+    ASSERT_EQ(rc, GORT_EINVAL); /* refusing is fine; wrapping is not */
+  }
+  ASSERT_EQ(gort_wg_wait(&wg, 0), 0);
+  gort_sema *s = NULL;
+  rc = gort_sema_new(&s, (int64_t)1 << 40);
+  if (rc == 0) {
+    ASSERT_EQ(gort_sema_value(s), (int64_t)1 << 40);
+    ASSERT_EQ(gort_sema_acquire(s, 0), 0);
+    ASSERT_EQ(gort_sema_value(s), ((int64_t)1 << 40) - 1);
+    gort_sema_free(s);
+  } else {
+    ASSERT_EQ(rc, GORT_EINVAL);
+  }
+}
+END_TEST
+
 typedef struct {
   gort_wg wg, arrived;
   _Atomic int64_t released, bad;
 } wgm_t;
 
-static void wgm_wait(wgm_t *w) {
+static void wgm_wait(wgm_t *w)
+{
   gort_wg_done(&w->arrived);
   if (gort_wg_wait(&w->wg, gt_long_deadline()) == 0)
     atomic_fetch_add(&w->released, 1);
   else
     atomic_fetch_add(&w->bad, 1);
 }
-static void wgm_wait_g(void *arg) { wgm_wait(arg); }
-static void *wgm_wait_t(void *arg) {
+static void wgm_wait_g(void *arg)
+{
+  wgm_wait(arg);
+}
+static void *wgm_wait_t(void *arg)
+{
   wgm_wait(arg);
   return NULL;
 }
 
 /* Many waiters, all released by one add(-n) reaching zero. */
-START_TEST(test_wg_many_waiters) {
+START_TEST(test_wg_many_waiters)
+{
   static wgm_t w;
+  memset(&w, 0, sizeof w);
   enum { N = 200 };
   gort_sched *s = NULL;
   ASSERT_EQ(gort_sched_new(&s, 2), 0);
@@ -862,8 +1003,10 @@ START_TEST(test_wg_many_waiters) {
   ASSERT_EQ(gort_wg_add(&w.arrived, N + 2), 0);
   gort_g *g[N];
   pthread_t t[2];
-  for (int i = 0; i < N; i++) ASSERT_EQ(gort_spawn(s, wgm_wait_g, &w, 0, &g[i]), 0);
-  for (int i = 0; i < 2; i++) t[i] = gt_thread(wgm_wait_t, &w);
+  for (int i = 0; i < N; i++)
+    ASSERT_EQ(gort_spawn(s, wgm_wait_g, &w, 0, &g[i]), 0);
+  for (int i = 0; i < 2; i++)
+    t[i] = gt_thread(wgm_wait_t, &w);
   ASSERT_EQ(gort_wg_wait(&w.arrived, gt_long_deadline()), 0);
   ASSERT_EQ(atomic_load(&w.released), 0);
   ASSERT_EQ(gort_wg_add(&w.wg, -2), 0);
@@ -871,7 +1014,8 @@ START_TEST(test_wg_many_waiters) {
     ASSERT_EQ(gort_join(g[i], gt_long_deadline()), 0);
     gort_g_release(g[i]);
   }
-  for (int i = 0; i < 2; i++) gt_thread_join(t[i]);
+  for (int i = 0; i < 2; i++)
+    gt_thread_join(t[i]);
   ASSERT_EQ(atomic_load(&w.released), N + 2);
   ASSERT_EQ(atomic_load(&w.bad), 0);
   ASSERT_EQ(gort_sched_shutdown(s, gt_long_deadline()), 0);
@@ -882,25 +1026,31 @@ typedef struct {
   gort_wg wg;
   _Atomic int64_t work, bad;
 } wgr_t;
-static void wgr_worker(void *arg) {
+static void wgr_worker(void *arg)
+{
   wgr_t *r = arg;
   atomic_fetch_add(&r->work, 1);
   gort_wg_done(&r->wg);
 }
-static void wgr_waiter(void *arg) {
+static void wgr_waiter(void *arg)
+{
   wgr_t *r = arg;
-  if (gort_wg_wait(&r->wg, gt_long_deadline()) != 0) atomic_fetch_add(&r->bad, 1);
+  if (gort_wg_wait(&r->wg, gt_long_deadline()) != 0)
+    atomic_fetch_add(&r->bad, 1);
 }
 
 /* The same wg reused round after round, with extra waiters each round. */
-static void wg_reuse_body(void *arg) {
+static void wg_reuse_body(void *arg)
+{
   wgr_t *r = arg;
   int rounds = (int)SCALED(300);
   for (int k = 0; k < rounds; k++) {
     ASSERT_EQ(gort_wg_add(&r->wg, 4), 0);
     gort_g *w[2];
-    for (int i = 0; i < 2; i++) ASSERT_EQ(gort_spawn(NULL, wgr_waiter, r, 0, &w[i]), 0);
-    for (int i = 0; i < 4; i++) ASSERT_EQ(gort_spawn(NULL, wgr_worker, r, 0, NULL), 0);
+    for (int i = 0; i < 2; i++)
+      ASSERT_EQ(gort_spawn(NULL, wgr_waiter, r, 0, &w[i]), 0);
+    for (int i = 0; i < 4; i++)
+      ASSERT_EQ(gort_spawn(NULL, wgr_worker, r, 0, NULL), 0);
     ASSERT_EQ(gort_wg_wait(&r->wg, gt_long_deadline()), 0);
     ASSERT_EQ(atomic_load(&r->work), 4 * (int64_t)(k + 1));
     for (int i = 0; i < 2; i++) {
@@ -911,45 +1061,59 @@ static void wg_reuse_body(void *arg) {
   ASSERT_EQ(atomic_load(&r->bad), 0);
 }
 
-START_TEST(test_wg_reuse) {
+START_TEST(test_wg_reuse)
+{
   static wgr_t r;
+  memset(&r, 0, sizeof r);
   gt_run_in(2, wg_reuse_body, &r);
 }
 END_TEST
 
-/* ---- once --------------------------------------------------------------------------- */
+/* ---- once ---------------------------------------------------------------- */
 
 typedef struct {
   gort_once o;
   _Atomic int64_t runs, finished, early, bad_rc;
 } once_t;
 
-static void once_fn(void *arg) {
+static void once_fn(void *arg)
+{
   once_t *o = arg;
   atomic_fetch_add(&o->runs, 1);
   gort_sleep(GT_MS(10)); /* racers must wait for this */
   atomic_store(&o->finished, 1);
 }
-static void once_caller(once_t *o) {
-  if (gort_once_do(&o->o, once_fn, o) != 0) atomic_fetch_add(&o->bad_rc, 1);
-  if (!atomic_load(&o->finished)) atomic_fetch_add(&o->early, 1);
+static void once_caller(once_t *o)
+{
+  if (gort_once_do(&o->o, once_fn, o) != 0)
+    atomic_fetch_add(&o->bad_rc, 1);
+  if (!atomic_load(&o->finished))
+    atomic_fetch_add(&o->early, 1);
 }
-static void once_caller_g(void *arg) { once_caller(arg); }
-static void *once_caller_t(void *arg) {
+static void once_caller_g(void *arg)
+{
+  once_caller(arg);
+}
+static void *once_caller_t(void *arg)
+{
   once_caller(arg);
   return NULL;
 }
 
 /* 1000 goroutines and 2 threads race: fn runs once, nobody returns before
  * it has finished, and later calls do nothing. */
-START_TEST(test_once_race) {
+START_TEST(test_once_race)
+{
   static once_t o;
+  memset(&o, 0, sizeof o);
   gort_sched *s = NULL;
   ASSERT_EQ(gort_sched_new(&s, 4), 0);
   pthread_t t[2];
-  for (int i = 0; i < 2; i++) t[i] = gt_thread(once_caller_t, &o);
+  for (int i = 0; i < 2; i++)
+    t[i] = gt_thread(once_caller_t, &o);
   gt_spawn_join_n(s, 1000, once_caller_g, &o, NULL);
-  for (int i = 0; i < 2; i++) gt_thread_join(t[i]);
+  for (int i = 0; i < 2; i++)
+    gt_thread_join(t[i]);
   ASSERT_EQ(atomic_load(&o.runs), 1);
   ASSERT_EQ(atomic_load(&o.early), 0);
   ASSERT_EQ(atomic_load(&o.bad_rc), 0);
@@ -959,9 +1123,13 @@ START_TEST(test_once_race) {
 }
 END_TEST
 
-static void count_fn(void *arg) { (*(int *)arg)++; }
+static void count_fn(void *arg)
+{
+  (*(int *)arg)++;
+}
 
-START_TEST(test_once_init) {
+START_TEST(test_once_init)
+{
   gort_once o;
   int n = 0;
   memset(&o, 0xA5, sizeof o);
@@ -975,16 +1143,18 @@ START_TEST(test_once_init) {
 }
 END_TEST
 
-/* ---- sema ---------------------------------------------------------------------------- */
+/* ---- sema ---------------------------------------------------------------- */
 
-static void sema_basic_body(void *arg) {
+static void sema_basic_body(void *arg)
+{
   (void)arg;
   gort_sema *s = NULL;
   ASSERT_EQ(gort_sema_new(&s, -1), GORT_EINVAL);
   ASSERT_EQ(gort_sema_new(&s, 3), 0);
   ASSERT_NOT_NULL(s);
   ASSERT_EQ(gort_sema_value(s), 3);
-  for (int i = 0; i < 3; i++) ASSERT_EQ(gort_sema_acquire(s, 0), 0);
+  for (int i = 0; i < 3; i++)
+    ASSERT_EQ(gort_sema_acquire(s, 0), 0);
   ASSERT_EQ(gort_sema_value(s), 0);
   ASSERT_EQ(gort_sema_acquire(s, 0), GORT_EAGAIN);
   ASSERT_EQ(gort_sema_acquire(s, GT_PAST), GORT_ETIMEDOUT);
@@ -996,7 +1166,8 @@ static void sema_basic_body(void *arg) {
   ASSERT_EQ(gort_sema_value(s), 1);
   ASSERT_EQ(gort_sema_acquire(s, GORT_NEVER), 0);
   ASSERT_EQ(gort_sema_value(s), 0);
-  for (int i = 0; i < 5; i++) ASSERT_EQ(gort_sema_release(s), 0);
+  for (int i = 0; i < 5; i++)
+    ASSERT_EQ(gort_sema_release(s), 0);
   ASSERT_EQ(gort_sema_value(s), 5);
   gort_sema_free(s);
   ASSERT_EQ(gort_sema_new(&s, 0), 0);
@@ -1004,7 +1175,10 @@ static void sema_basic_body(void *arg) {
   gort_sema_free(s);
 }
 
-START_TEST(test_sema_basic) { run_goroutine_or_thread(_i, sema_basic_body, NULL); }
+START_TEST(test_sema_basic)
+{
+  run_goroutine_or_thread(_i, sema_basic_body, NULL);
+}
 END_TEST
 
 typedef struct {
@@ -1013,7 +1187,8 @@ typedef struct {
   int rounds;
 } semc_t;
 
-static void semc_worker(void *arg) {
+static void semc_worker(void *arg)
+{
   semc_t *c = arg;
   for (int r = 0; r < c->rounds; r++) {
     if (gort_sema_acquire(c->s, GORT_NEVER) != 0) {
@@ -1031,8 +1206,10 @@ static void semc_worker(void *arg) {
 }
 
 /* A count of 3 admits at most 3 at once, and the units all come back. */
-START_TEST(test_sema_counting) {
+START_TEST(test_sema_counting)
+{
   static semc_t c;
+  memset(&c, 0, sizeof c);
   c.rounds = (int)SCALED(50);
   gort_sched *s = NULL;
   ASSERT_EQ(gort_sched_new(&s, 4), 0);
@@ -1058,7 +1235,8 @@ typedef struct {
   int i;
 } semf_arg;
 
-static void semf_waiter(void *arg) {
+static void semf_waiter(void *arg)
+{
   semf_arg *a = arg;
   atomic_fetch_add(&a->f->queued, 1);
   ASSERT_EQ(gort_sema_acquire(a->f->s, GORT_NEVER), 0);
@@ -1068,7 +1246,8 @@ static void semf_waiter(void *arg) {
 /* One P, so each waiter has parked before the next is spawned: waiters are
  * served in arrival order, and a release hands the unit to the first
  * waiter rather than leaving it for whoever asks next. */
-static void sema_fifo_body(void *arg) {
+static void sema_fifo_body(void *arg)
+{
   semf_t *f = arg;
   semf_arg a[5];
   gort_g *g[5];
@@ -1078,7 +1257,8 @@ static void sema_fifo_body(void *arg) {
     a[i].i = i;
     ASSERT_EQ(gort_spawn(NULL, semf_waiter, &a[i], 0, &g[i]), 0);
     ASSERT_TRUE(gt_await_ge(&f->queued, i + 1));
-    for (int k = 0; k < 3; k++) gort_yield(); /* let it reach the queue */
+    for (int k = 0; k < 3; k++)
+      gort_yield(); /* let it reach the queue */
   }
   ASSERT_EQ(gort_sema_release(f->s), 0);
   ASSERT_EQ(gort_sema_acquire(f->s, 0), GORT_EAGAIN); /* handed off */
@@ -1095,8 +1275,10 @@ static void sema_fifo_body(void *arg) {
   gort_sema_free(f->s);
 }
 
-START_TEST(test_sema_fifo_handoff) {
+START_TEST(test_sema_fifo_handoff)
+{
   static semf_t f;
+  memset(&f, 0, sizeof f);
   gt_run_in(1, sema_fifo_body, &f);
 }
 END_TEST
@@ -1105,17 +1287,20 @@ typedef struct {
   gort_sema *s;
   int rc;
 } semt_t;
-static void *semt_thread(void *arg) {
+static void *semt_thread(void *arg)
+{
   semt_t *t = arg;
   t->rc = gort_sema_acquire(t->s, gt_long_deadline());
   return NULL;
 }
-static void semt_release(void *arg) {
+static void semt_release(void *arg)
+{
   gort_sleep(GT_MS(5));
   gort_sema_release(((semt_t *)arg)->s);
 }
 
-START_TEST(test_sema_thread) {
+START_TEST(test_sema_thread)
+{
   semt_t t = {NULL, 1};
   ASSERT_EQ(gort_sema_new(&t.s, 0), 0);
   gort_sched *s = NULL;
@@ -1130,9 +1315,10 @@ START_TEST(test_sema_thread) {
 }
 END_TEST
 
-/* ---- bargelock ------------------------------------------------------------------------ */
+/* ---- bargelock ----------------------------------------------------------- */
 
-static void barge_basic_body(void *arg) {
+static void barge_basic_body(void *arg)
+{
   (void)arg;
   gort_bargelock l = GORT_BARGELOCK_INIT;
   ASSERT_EQ(gort_bargelock_lock(&l, GORT_NEVER), 0);
@@ -1153,7 +1339,10 @@ static void barge_basic_body(void *arg) {
   ASSERT_EQ(gort_bargelock_unlock(&l), 0);
 }
 
-START_TEST(test_bargelock_basic) { run_goroutine_or_thread(_i, barge_basic_body, NULL); }
+START_TEST(test_bargelock_basic)
+{
+  run_goroutine_or_thread(_i, barge_basic_body, NULL);
+}
 END_TEST
 
 typedef struct {
@@ -1162,7 +1351,8 @@ typedef struct {
   _Atomic int64_t got;
 } barge_t;
 
-static void barge_other(void *arg) {
+static void barge_other(void *arg)
+{
   barge_t *b = arg;
   atomic_fetch_add(&b->trying, 1);
   ASSERT_EQ(gort_bargelock_lock(&b->l, GORT_NEVER), 0);
@@ -1173,7 +1363,8 @@ static void barge_other(void *arg) {
 /* One P. We hold the lock while another goroutine queues on it; we unlock
  * and at once re-take it: a barging lock lets us (a handoff lock would have
  * given it to the queued one). Then the queued one still gets its turn. */
-static void barging_body(void *arg) {
+static void barging_body(void *arg)
+{
   barge_t *b = arg;
   int rounds = 20;
   for (int r = 0; r < rounds; r++) {
@@ -1181,7 +1372,8 @@ static void barging_body(void *arg) {
     gort_g *g = NULL;
     ASSERT_EQ(gort_spawn(NULL, barge_other, b, 0, &g), 0);
     ASSERT_TRUE(gt_await_ge(&b->trying, r + 1));
-    for (int k = 0; k < 3; k++) gort_yield(); /* let it park */
+    for (int k = 0; k < 3; k++)
+      gort_yield(); /* let it park */
     ASSERT_EQ(atomic_load(&b->got), r);
     ASSERT_EQ(gort_bargelock_unlock(&b->l), 0);
     ASSERT_EQ(gort_bargelock_trylock(&b->l), 0); /* barged */
@@ -1194,8 +1386,10 @@ static void barging_body(void *arg) {
   }
 }
 
-START_TEST(test_bargelock_barging) {
+START_TEST(test_bargelock_barging)
+{
   static barge_t b;
+  memset(&b, 0, sizeof b);
   gt_run_in(1, barging_body, &b);
 }
 END_TEST
@@ -1207,29 +1401,38 @@ typedef struct {
   int iters;
 } bcnt_t;
 
-static void bcnt_work(bcnt_t *c) {
+static void bcnt_work(bcnt_t *c)
+{
   for (int i = 0; i < c->iters; i++) {
     if (gort_bargelock_lock(&c->l, GORT_NEVER) != 0) {
       atomic_fetch_add(&c->overlap, 1000000);
       return;
     }
-    if (atomic_fetch_add(&c->inside, 1) != 0) atomic_fetch_add(&c->overlap, 1);
+    if (atomic_fetch_add(&c->inside, 1) != 0)
+      atomic_fetch_add(&c->overlap, 1);
     c->counter++;
-    if (i % 8 == 0) gort_yield();
+    if (i % 8 == 0)
+      gort_yield();
     atomic_fetch_sub(&c->inside, 1);
     gort_bargelock_unlock(&c->l);
   }
 }
-static void bcnt_g(void *arg) { bcnt_work(arg); }
-static void *bcnt_t_fn(void *arg) {
+static void bcnt_g(void *arg)
+{
+  bcnt_work(arg);
+}
+static void *bcnt_t_fn(void *arg)
+{
   bcnt_work(arg);
   return NULL;
 }
 
 /* Under contention on several Ps (and a plain thread), every lock is
  * granted: nobody sleeps through an unlock. */
-START_TEST(test_bargelock_contention) {
+START_TEST(test_bargelock_contention)
+{
   static bcnt_t c;
+  memset(&c, 0, sizeof c);
   c.iters = (int)SCALED(20000);
   gort_sched *s = NULL;
   ASSERT_EQ(gort_sched_new(&s, procs[_i]), 0);
@@ -1244,11 +1447,12 @@ START_TEST(test_bargelock_contention) {
 }
 END_TEST
 
-/* ---- deadlines when nothing needs waiting ---------------------------------------------- */
+/* ---- deadlines when nothing needs waiting -------------------------------- */
 
 /* A past deadline on something available at once still succeeds: the
  * deadline bounds waiting, like 0 ("only try") does. */
-START_TEST(test_past_deadline_when_available) {
+START_TEST(test_past_deadline_when_available)
+{
   gort_mutex m = GORT_MUTEX_INIT;
   gort_rwmutex rw = GORT_RWMUTEX_INIT;
   gort_bargelock b = GORT_BARGELOCK_INIT;
@@ -1269,15 +1473,16 @@ START_TEST(test_past_deadline_when_available) {
 }
 END_TEST
 
-static Suite *sync_suite(void) {
+static Suite *sync_suite(void)
+{
   Suite *s = suite_create("sync");
-  TCase *tc = gt_tcase(s, "mutex", 60);
+  TCase *tc = gt_tcase(s, "mutex", 120);
   tcase_add_loop_test(tc, test_mutex_basic, 0, 2);
   tcase_add_test(tc, test_mutex_deadlines);
   tcase_add_loop_test(tc, test_mutex_contention, 0, NPROCS);
   tcase_add_test(tc, test_mutex_starvation);
 
-  tc = gt_tcase(s, "rwmutex", 60);
+  tc = gt_tcase(s, "rwmutex", 120);
   tcase_add_loop_test(tc, test_rwmutex_basic, 0, 2);
   tcase_add_loop_test(tc, test_rwmutex_readers_concurrent, 0, NPROCS);
   tcase_add_loop_test(tc, test_rwmutex_writer_exclusion, 0, NPROCS);
@@ -1285,7 +1490,7 @@ static Suite *sync_suite(void) {
   tcase_add_test(tc, test_rwmutex_pending_writer_blocks_readers);
   tcase_add_test(tc, test_rwmutex_deadlines);
 
-  tc = gt_tcase(s, "cond", 60);
+  tc = gt_tcase(s, "cond", 120);
   tcase_add_test(tc, test_cond_signal_one);
   tcase_add_test(tc, test_cond_broadcast_all);
   tcase_add_test(tc, test_cond_no_waiters);
@@ -1293,28 +1498,29 @@ static Suite *sync_suite(void) {
   tcase_add_test(tc, test_cond_thread_waiter);
   tcase_add_loop_test(tc, test_cond_producer_consumer, 0, NPROCS);
 
-  tc = gt_tcase(s, "wg", 60);
+  tc = gt_tcase(s, "wg", 120);
   tcase_add_test(tc, test_wg_basic);
   tcase_add_test(tc, test_wg_negative);
   tcase_add_test(tc, test_wg_many_waiters);
   tcase_add_test(tc, test_wg_reuse);
+  tcase_add_test(tc, test_wg_sema_large_counts);
 
-  tc = gt_tcase(s, "once", 60);
+  tc = gt_tcase(s, "once", 120);
   tcase_add_test(tc, test_once_race);
   tcase_add_test(tc, test_once_init);
 
-  tc = gt_tcase(s, "sema", 60);
+  tc = gt_tcase(s, "sema", 120);
   tcase_add_loop_test(tc, test_sema_basic, 0, 2);
   tcase_add_test(tc, test_sema_counting);
   tcase_add_test(tc, test_sema_fifo_handoff);
   tcase_add_test(tc, test_sema_thread);
 
-  tc = gt_tcase(s, "bargelock", 60);
+  tc = gt_tcase(s, "bargelock", 120);
   tcase_add_loop_test(tc, test_bargelock_basic, 0, 2);
   tcase_add_test(tc, test_bargelock_barging);
   tcase_add_loop_test(tc, test_bargelock_contention, 0, NPROCS);
 
-  tc = gt_tcase(s, "deadline", 10);
+  tc = gt_tcase(s, "deadline", 120);
   tcase_add_test(tc, test_past_deadline_when_available);
   return s;
 }

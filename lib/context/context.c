@@ -226,14 +226,15 @@ static int make_child(gort_context *parent, int64_t deadline,
   atomic_store_explicit(&c->refs, 1, memory_order_relaxed);
   c->deadline = earlier(deadline, pdl);
   gort__timer_init(&c->timer, deadline_fire, c);
-  /* a past effective deadline, ours or an ancestor's whose timer has not
-   * run yet: born done */
-  now = c->deadline != GORT_NEVER ? gort__nanotime() : 0;
-  expired = c->deadline != GORT_NEVER && c->deadline <= now;
+  /* Our own deadline already past: born done. Not an ancestor's whose
+   * timer has not run yet: its firing reaches us like any cancellation,
+   * and we must not be done before it is (Go's WithDeadline agrees). */
+  now = own ? gort__nanotime() : 0;
+  expired = own && deadline <= now;
 
   if (!is_bg(parent)) {
     gort__lock_acquire(&parent->lock);
-    perr = atomic_load_explicit(&parent->err, memory_order_relaxed);
+    perr = 0;
     if (!perr && !expired) {
       c->next = parent->children;
       if (c->next)

@@ -13,9 +13,8 @@
  *  2. With no lock held, format each record (a few lines of formatter
  *     below: no stdio, no locale, no allocation), resolve start functions
  *     with dladdr(3) and write(2) in chunks.
- * Reading another goroutine's descriptor races with it. Fields that are
- * atomic are loaded relaxed; the plain ones through PEEK (a relaxed atomic
- * load of a plain field), and any of them may be stale: this is a
+ * Reading another goroutine's descriptor races with it: every field is
+ * loaded relaxed (PEEK), and any of them may be stale: this is a
  * diagnostic. It cannot fault: slots stay mapped while their scheduler
  * lives, and a slot that was freed meanwhile reads as GORT__G_FREE.
  *
@@ -56,11 +55,11 @@
 #include <link.h>
 #endif
 
-/* A relaxed atomic load of a descriptor field that sched.h declares plain
- * (TSan sees an atomic read). Fields that gort__park and spawn write while
- * a dump may read them should become _Atomic; then this becomes
- * atomic_load_explicit(&(x), memory_order_relaxed). */
-#define PEEK(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+/* A relaxed atomic load of a descriptor field, whether sched.h declares it
+ * _Atomic or plain (then TSan still sees an atomic read; the writer must
+ * store it atomically too for the pair to be race-free). */
+#define PEEK(x)                                                               \
+  atomic_load_explicit((_Atomic __typeof__(x) *)&(x), memory_order_relaxed)
 
 #define TEXT_BYTES 8192          /* the write chunk, inside the mapping */
 #define MAP_MIN ((size_t)64 << 10)
@@ -303,7 +302,7 @@ static bool sym_lookup(void *a, Dl_info *di)
 /* The start function: its symbol when the dynamic symbol table has it
  * (dladdr sees only exported symbols: link programs with -rdynamic for
  * theirs), else its address. Never in signal context: dladdr takes the
- * loader's lock (see the SIGQUIT dumper above). */
+ * loader's lock (see the SIGQUIT dumper below). */
 static void put_fn(out *o, void (*fn)(void *))
 {
   Dl_info di;

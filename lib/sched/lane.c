@@ -87,8 +87,14 @@ static void *lane_main(void *arg)
     gort__lock_acquire(&l->lock);
     g = l->qhead;
     gort__lock_release(&l->lock);
-    if (!g && !lane_done(l))
+    if (!g && !lane_done(l)) {
+      /* Our goroutines all wait. If gort_main is watching for deadlock
+       * and every P is idle too, no M would look again: start one, so
+       * the check runs (findrunnable ends in it when there is no work). */
+      if (atomic_load_explicit(&l->sched->mainrec, memory_order_relaxed))
+        gort__wakep(l->sched);
       gort__os_futex_wait((uint32_t *)&l->wake, seq, GORT_NEVER);
+    }
     atomic_store_explicit(&x->sleeping, 0, memory_order_seq_cst);
   }
   gort__mexit_common(m);

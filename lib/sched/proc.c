@@ -779,7 +779,8 @@ top:
   {
     int64_t grace = 0;
     uint64_t ticks = 0;
-    if (gort__timers_earliest(s) == GORT__NEVER_WHEN && s->mainrec) {
+    if (gort__timers_earliest(s) == GORT__NEVER_WHEN &&
+        atomic_load_explicit(&s->mainrec, memory_order_relaxed)) {
       bool dead;
       gort__lock_acquire(&s->lock);
       dead = deadlocked(s);

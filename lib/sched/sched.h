@@ -217,7 +217,8 @@ struct gort__sched {
   _Atomic int64_t runqsize;
   _Atomic int64_t ng_extra; /* spawns and exits made without a P */
   _Atomic int nblocking; /* goroutines parked on blocking-pool work */
-  gort__mainrec *mainrec;
+  /* written under lock; read without it only as a hint */
+  gort__mainrec *_Atomic mainrec;
   uint64_t maingen;
   gort__lane *lanes;
   /* the idle wait: one M at a time sleeps until the earliest timer */
