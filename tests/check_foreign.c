@@ -112,6 +112,20 @@ static fstate *map_get(gort_g *g, int take)
   return st;
 }
 
+/* Fake states and objects outlive their goroutines on purpose (tests look
+ * at them afterwards). They are all remembered here, so leak checkers
+ * (ASan, valgrind) see them as reachable rather than lost. */
+static void *kept[1 << 16];
+static _Atomic int nkept;
+
+static void *keep(void *p)
+{
+  int i = atomic_fetch_add(&nkept, 1);
+  if (i < (int)(sizeof kept / sizeof kept[0]))
+    kept[i] = p;
+  return p;
+}
+
 /* ---- the fake vt --------------------------------------------------------- */
 
 static void *f_runtime(void)
@@ -124,7 +138,7 @@ static void *f_runtime(void)
 static void *f_state_new(void *rt)
 {
   ASSERT_PTR_EQ(rt, &fake_rt);
-  fstate *st = calloc(1, sizeof *st);
+  fstate *st = keep(calloc(1, sizeof *st));
   ASSERT_NOT_NULL(st);
   st->magic = STATE_MAGIC;
   atomic_store(&st->step, 1);
@@ -196,7 +210,7 @@ static void *f_call(void *callable, void *args)
   ASSERT_PTR_EQ(map_get(gort_self(), 0), st);
   if (c->lane_seen)
     ASSERT_TRUE(pthread_equal(c->call_thread, pthread_self()));
-  fobj *r = calloc(1, sizeof *r);
+  fobj *r = keep(calloc(1, sizeof *r));
   ASSERT_NOT_NULL(r);
   r->kind = OBJ_RESULT;
   r->id = c->id;
@@ -288,7 +302,7 @@ static void reset_fake(void)
 
 static fobj *new_obj(int kind, int id, int behaviour)
 {
-  fobj *o = calloc(1, sizeof *o);
+  fobj *o = keep(calloc(1, sizeof *o));
   ASSERT_NOT_NULL(o);
   o->kind = kind;
   o->id = id;
