@@ -65,8 +65,8 @@
 struct gort_context {
   gort__lock lock;
   _Atomic int64_t refs;
-  _Atomic int err;       /* 0 live; else the winner's reason; set under lock */
-  gort_context *parent;  /* NULL: a child of background, or born done */
+  _Atomic int err;        /* 0 live; else the winner's reason; set under lock */
+  gort_context *parent;   /* NULL: a child of background, or born done */
   gort_context *children; /* under lock */
   gort_context *prev, *next; /* siblings: under parent->lock */
   bool linked;               /* in parent->children: under parent->lock */
@@ -81,7 +81,10 @@ struct gort_context {
 static gort_context background;
 static gort_chan *_Atomic background_done;
 
-static bool is_bg(const gort_context *c) { return c == &background; }
+static bool is_bg(const gort_context *c)
+{
+  return c == &background;
+}
 
 /* ---- cancellation -------------------------------------------------------- */
 
@@ -158,7 +161,7 @@ static void deadline_fire(void *arg, int64_t now)
   cancel_tree(arg, GORT_ETIMEDOUT, true);
 }
 
-/* ---- life cycle -------------------------------------------------------- */
+/* ---- life cycle ---------------------------------------------------------- */
 
 static void wait_unpinned(gort_context *c)
 {
@@ -177,11 +180,14 @@ static void free_chain(gort_context *c)
 {
   while (c) {
     gort_context *p = c->parent;
+    /* Whoever cancelled c has unlinked it from its parent, or will before
+     * it is done: a propagator detached it (and pinned it), a winning
+     * timer callback is waited out below, and a user's cancel holds a
+     * reference, so cannot be in progress now. */
     cancel_tree(c, GORT_ECANCELED, false);
-    unlink_from_parent(c); /* if another winner has not got there yet */
-    wait_unpinned(c);      /* an ancestor's propagation holding c */
+    wait_unpinned(c); /* an ancestor's propagation still holding c */
     if (c->timed)
-      gort__timer_del(&c->timer); /* waits out our callback */
+      gort__timer_del(&c->timer); /* waits out our callback if it won */
     gort_chan_release(c->done);
     free(c);
     c = p && atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1
@@ -232,9 +238,13 @@ static int make_child(gort_context *parent, int64_t deadline,
   now = own ? gort__nanotime() : 0;
   expired = own && deadline <= now;
 
+  /* before c can be reached: a propagator that wins c reads it (and may
+   * then del the timer before we add it: harmless, c is done and its
+   * release dels it again) */
+  c->timed = own && !expired;
   if (!is_bg(parent)) {
     gort__lock_acquire(&parent->lock);
-    perr = 0;
+    perr = atomic_load_explicit(&parent->err, memory_order_relaxed);
     if (!perr && !expired) {
       c->next = parent->children;
       if (c->next)
@@ -248,11 +258,11 @@ static int make_child(gort_context *parent, int64_t deadline,
   }
   if (perr || expired) {
     /* born done; nobody else can see c yet */
+    c->timed = false;
     atomic_store_explicit(&c->err, perr ? perr : GORT_ETIMEDOUT,
                           memory_order_relaxed);
     gort_chan_close(c->done);
-  } else if (own) {
-    c->timed = true;
+  } else if (c->timed) {
     gort__timer_add(s, &c->timer, deadline);
   }
   *out = c;
@@ -261,7 +271,10 @@ static int make_child(gort_context *parent, int64_t deadline,
 
 /* ---- public -------------------------------------------------------------- */
 
-GORT_API gort_context *gort_context_background(void) { return &background; }
+GORT_API gort_context *gort_context_background(void)
+{
+  return &background;
+}
 
 GORT_API int gort_context_with_cancel(gort_context *parent, gort_context **out)
 {

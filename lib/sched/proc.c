@@ -418,7 +418,7 @@ bool gort__switch_direct(gort__g *g, int op)
        atomic_load_explicit(&s->runqsize, memory_order_relaxed) > 0) ||
       p->id >= atomic_load_explicit(&s->nprocs, memory_order_relaxed))
     goto slow;
-  t0 = atomic_load_explicit(&p->timer0, memory_order_relaxed);
+  t0 = gort__timers_earliest(s);
   if (t0 != GORT__NEVER_WHEN && t0 <= gort__nanotime())
     goto slow;
   next = gort__runqget(p);
@@ -801,7 +801,18 @@ top:
       p = gort__pidleget(s);
       gort__lock_release(&s->lock);
       if (p) {
+        int k, n2 = atomic_load_explicit(&s->nprocs, memory_order_acquire);
+        int64_t now = gort__nanotime();
         acquirep(m, p);
+        /* we slept for the earliest deadline of every P: run them all
+         * (whatever their owners are doing), readying onto our P */
+        for (k = 0; k < n2; k++)
+          gort__timers_run(s->allp[k], now);
+        /* we leave the poller's post: if a P sits idle, its timers need
+         * a sleeper again, so hand the post on (Go's wakep here) */
+        if (atomic_load_explicit(&s->npidle, memory_order_seq_cst) > 0 &&
+            gort__timers_earliest(s) != GORT__NEVER_WHEN)
+          gort__wakep(s);
         goto top;
       }
     }
@@ -809,6 +820,22 @@ top:
   if (!stopm(m))
     return NULL;
   goto top;
+}
+
+/* Runs every due timer, of every P. A running M does this between
+ * goroutines rather than leaving idle Ps' timers to the sleeping poller
+ * thread, which on a busy machine may wait milliseconds for a CPU after
+ * its deadline; the check is a load a P, and a clock read only when some
+ * timer exists. */
+static void run_due_timers(gort__sched *s)
+{
+  int64_t e = gort__timers_earliest(s), now;
+  int i, n;
+  if (e == GORT__NEVER_WHEN || e > (now = gort__nanotime()))
+    return;
+  n = atomic_load_explicit(&s->nprocs, memory_order_acquire);
+  for (i = 0; i < n; i++)
+    gort__timers_run(s->allp[i], now);
 }
 
 static void schedule(gort__m *m)
@@ -835,9 +862,8 @@ static void schedule(gort__m *m)
     if (atomic_load_explicit(&p->schedtick, memory_order_relaxed) % 61 == 0 &&
         atomic_load_explicit(&s->runqsize, memory_order_relaxed) > 0)
       g = gort__globrunqget(s, p, 1);
-    if (!g && atomic_load_explicit(&p->timer0, memory_order_relaxed) !=
-                  GORT__NEVER_WHEN)
-      gort__timers_run(p, gort__nanotime());
+    if (!g)
+      run_due_timers(s);
     if (!g)
       g = gort__runqget(p);
     if (!g) {

@@ -94,6 +94,13 @@ static void *sysmon_main(void *arg)
     n = atomic_load(&s->nprocs);
     for (i = 0; i < n; i++)
       did |= retake_one(s, s->allp[i], now);
+    /* a due timer nobody sleeps for (its P idle, no poller): start an M
+     * for it (Go's sysmon does the same) */
+    if (!atomic_load_explicit(&s->polling, memory_order_seq_cst) &&
+        gort__timers_earliest(s) < now - 1000 * US) {
+      gort__wakep(s);
+      did = true;
+    }
     idle = did ? 0 : idle + 1;
     if (now - last_trim > 100 * MS) {
       gort__stack_trim(s);

@@ -95,13 +95,13 @@ struct gort_timer {
   bool after;     /* gort_after's: frees itself once fired */
   int64_t period; /* 0: one-shot */
   gort__sched *s;
-  gort_chan *ch;         /* int64_t, capacity 1; our reference */
-  tnode *_Atomic cur;    /* the armed (or firing) one */
-  tnode *spare;          /* the one that fired before: callbacks only */
+  gort_chan *ch;           /* int64_t, capacity 1; our reference */
+  tnode *_Atomic cur;      /* the armed (or firing) one */
+  tnode *spare;            /* the one that fired before: callbacks only */
   _Atomic uint32_t inside; /* callbacks between their check and last use */
 };
 
-/* ---- the channel, without ever blocking -------------------------------- */
+/* ---- the channel, without ever blocking ---------------------------------- */
 
 /* Sends v unless the channel is full (the tick is dropped) or closed. */
 static void chan_offer(gort_chan *h, int64_t v)
@@ -137,7 +137,7 @@ static void chan_drain(gort_chan *h)
   }
 }
 
-/* ---- tnodes and the graveyard ------------------------------------------ */
+/* ---- tnodes and the graveyard -------------------------------------------- */
 
 static void timer_fire(void *arg, int64_t now);
 
@@ -197,7 +197,7 @@ static void discard(tnode *n)
     bury(n);
 }
 
-/* ---- firing --------------------------------------------------------------- */
+/* ---- firing -------------------------------------------------------------- */
 
 /* The first when + k*period after now (Go's ticker catch-up: missed ticks
  * are skipped, not queued); saturates rather than wrapping. */
@@ -248,9 +248,8 @@ static void timer_fire(void *arg, int64_t now)
   atomic_fetch_add_explicit(&t->inside, 1, memory_order_seq_cst);
   if (t->period == 0) {
     uint32_t e = T_PENDING;
-    if (atomic_compare_exchange_strong_explicit(&t->state, &e, T_IDLE,
-                                                memory_order_seq_cst,
-                                                memory_order_seq_cst))
+    if (atomic_compare_exchange_strong_explicit(
+            &t->state, &e, T_IDLE, memory_order_seq_cst, memory_order_seq_cst))
       chan_offer(t->ch, gort__nanotime()); /* the firing time, >= when */
   } else if (atomic_load_explicit(&t->state, memory_order_seq_cst) ==
              T_PENDING) {
@@ -261,7 +260,7 @@ static void timer_fire(void *arg, int64_t now)
   atomic_fetch_sub_explicit(&t->inside, 1, memory_order_release); /* last */
 }
 
-/* ---- control -------------------------------------------------------------- */
+/* ---- control ------------------------------------------------------------- */
 
 static bool args_ok(int64_t when, int64_t period)
 {
@@ -344,7 +343,10 @@ GORT_API int gort_timer_new(gort_timer **out, int64_t when, int64_t period)
   return 0;
 }
 
-GORT_API gort_chan *gort_timer_chan(gort_timer *t) { return t ? t->ch : NULL; }
+GORT_API gort_chan *gort_timer_chan(gort_timer *t)
+{
+  return t ? t->ch : NULL;
+}
 
 GORT_API int gort_timer_stop(gort_timer *t)
 {
