@@ -73,7 +73,7 @@ struct gort_context {
   _Atomic uint32_t pins;     /* propagators that detached us, not yet done */
   gort_context *work;        /* work list link, owned by the pinning one */
   int64_t deadline;          /* effective; GORT_NEVER: none */
-  bool timed;                /* our timer was armed */
+  bool timed;                /* we arm our own timer (set before linking) */
   gort_chan *done;
   gort__timer timer;
 };

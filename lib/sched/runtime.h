@@ -202,8 +202,10 @@ typedef struct gort__timer {
   void *arg;
   _Atomic(gort__p *) heap; /* the P whose heap holds it; NULL: not armed */
   uint32_t index;          /* position in that heap */
-  _Atomic uint32_t running; /* the firing's token while its callback runs */
-  uint32_t seq;             /* firings so far: tokens differ between them */
+  /* while its callback runs: that firing's token, unique in the process
+   * (a P's firing count and its id), so a late clear by one firing can
+   * never clear another's, even in a reused descriptor */
+  _Atomic uint64_t running;
 } gort__timer;
 void gort__timer_init(gort__timer *t, void (*fn)(void *, int64_t), void *arg);
 /* Arms t for when (absolute). t must not be armed. */

@@ -144,6 +144,7 @@ struct gort__p {
   uint32_t tlen, tcap;
   bool tdead;
   _Atomic int64_t timer0; /* earliest when, GORT__NEVER_WHEN if none */
+  uint64_t tfired;         /* firings, for timer tokens (under tlock) */
   /* caches */
   gort__g *stackcache;
   int nstackcache;

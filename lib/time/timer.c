@@ -49,7 +49,6 @@ void gort__timer_init(gort__timer *t, void (*fn)(void *, int64_t), void *arg)
   atomic_store_explicit(&t->heap, NULL, memory_order_relaxed);
   t->index = 0;
   atomic_store_explicit(&t->running, 0, memory_order_relaxed);
-  t->seq = 0;
 }
 
 static void heap_set(gort__p *p, uint32_t i, gort__timer *t)
@@ -215,9 +214,7 @@ int64_t gort__timers_run(gort__p *p, int64_t now)
   gort__lock_acquire(&p->tlock);
   while (p->tlen && p->theap[0]->when <= now) {
     gort__timer *t = p->theap[0];
-    uint32_t tok = ++t->seq;
-    if (!tok)
-      tok = ++t->seq;
+    uint64_t tok = (++p->tfired << 12) | (uint64_t)(p->id + 1);
     atomic_store_explicit(&t->running, tok, memory_order_seq_cst);
     heap_remove(p, t);
     publish_timer0(p);

@@ -30,15 +30,16 @@
  * its predecessor's callback has left.)
  *
  * Why a ticker arms a *different* tnode for each tick. The timer loop
- * (gort__timers_run) stores t->running = 0 after the callback returns. A
- * callback that re-armed its own gort__timer can see it fire again on
- * another M before that store; the late store then clears `running` under
- * the second callback, gort__timer_del stops waiting too early, and a free
- * lands before the store (TSan caught exactly this). So a tnode is armed
- * only while quiescent (never ran, or its loop's store has been seen: a
- * del returned, or `running` read 0 after it ran), and a tick alternates
- * between the tnode that fired (kept as `spare`) and the previous one,
- * allocating only if the previous one is not quiescent yet.
+ * (gort__timers_run) touches t->running after the callback returns (it
+ * clears its firing's token). A callback that re-armed its own
+ * gort__timer can see it fire again on another M, be stopped there and
+ * freed, all before that touch: a use after free (TSan caught it, when the
+ * touch was still a plain store that also cleared the second firing's
+ * flag). So a tnode is armed only while quiescent (never ran, or its
+ * loop's last touch has been seen: a del returned, or `running` read 0
+ * after it ran), and a tick alternates between the tnode that fired (kept
+ * as `spare`) and the previous one, allocating only if the previous one is
+ * not quiescent yet.
  *
  * Invariants. A callback touches the gort_timer only while counted
  * `inside` (or, once stopped, while its tnode is `cur`, which del waits
