@@ -418,7 +418,9 @@ bool gort__switch_direct(gort__g *g, int op)
        atomic_load_explicit(&s->runqsize, memory_order_relaxed) > 0) ||
       p->id >= atomic_load_explicit(&s->nprocs, memory_order_relaxed))
     goto slow;
-  t0 = gort__timers_earliest(s);
+  /* our own P's timers every time, every P's every 8th switch */
+  t0 = (tick & 7) ? atomic_load_explicit(&p->timer0, memory_order_relaxed)
+                  : gort__timers_earliest(s);
   if (t0 != GORT__NEVER_WHEN && t0 <= gort__nanotime())
     goto slow;
   next = gort__runqget(p);
