@@ -281,7 +281,9 @@ typedef struct gort_case {
 } gort_case;
 /* Returns the index of the case that proceeded; among several ready ones
  * one is chosen uniformly at random. Deadline 0 is Go's default branch
- * (GORT_EAGAIN when none is ready); GORT_ETIMEDOUT, GORT_ECANCELED. */
+ * (GORT_EAGAIN when none is ready); GORT_ETIMEDOUT, GORT_ECANCELED;
+ * GORT_EINVAL for more than 65535 cases or a bad op; GORT_EDEADLK for a
+ * plain thread selecting forever on no channel at all. */
 GORT_API int gort_select(gort_case *cases, size_t n, int64_t deadline);
 GORT_API int gort_case_op_recv(void); /* GORT_RECV, for bindings */
 GORT_API int gort_case_op_send(void); /* GORT_SEND, for bindings */
@@ -291,9 +293,11 @@ GORT_API size_t gort_sizeof_case(void);
 typedef struct gort_timer gort_timer;
 
 /* A timer that sends its firing time (int64_t, gort_now() ns) on its
- * channel at when (absolute), then every period ns if period > 0 (a
- * ticker; a slow reader gets ticks dropped, never queued, as in Go). The
- * channel has room for one value. A stopped timer costs no heap entry. */
+ * channel at when (absolute, >= 0; GORT_NEVER: created stopped), then
+ * every period ns if period > 0 (a ticker; a slow reader gets ticks
+ * dropped, never queued, as in Go). The channel has room for one value. A
+ * stopped timer costs no heap entry. Free timers (and release contexts
+ * with a deadline) before shutting their scheduler down. */
 GORT_API int gort_timer_new(gort_timer **out, int64_t when, int64_t period);
 GORT_API gort_chan *gort_timer_chan(gort_timer *t); /* borrowed */
 /* 1 if the call stopped a pending timer, 0 if it had fired or was stopped.
@@ -305,7 +309,7 @@ GORT_API int gort_timer_reset(gort_timer *t, int64_t when, int64_t period);
 GORT_API void gort_timer_free(gort_timer *t); /* stops it; drops its channel
                                                  reference */
 /* time.After: a channel (one reference, the caller's) that receives the
- * time once at when. */
+ * time once at when (GORT_NEVER: never). */
 GORT_API int gort_after(gort_chan **out, int64_t when);
 
 /* ---- Contexts (Go's context package) ------------------------------------- */
@@ -314,10 +318,12 @@ typedef struct gort_context gort_context;
 /* The root: never cancelled, no deadline. Shared; release is a no-op. */
 GORT_API gort_context *gort_context_background(void);
 /* A child cancelled by gort_context_cancel, or when its parent is, or (with
- * a deadline) at that absolute time. One reference, the caller's. */
+ * a deadline) at that absolute time (GORT_NEVER: none of its own). One
+ * reference, the caller's. */
 GORT_API int gort_context_with_cancel(gort_context *parent, gort_context **out);
 GORT_API int gort_context_with_deadline(gort_context *parent, int64_t deadline,
                                         gort_context **out);
+/* 0, also when already done; GORT_EINVAL for background. */
 GORT_API int gort_context_cancel(gort_context *c);
 /* Closed when c is cancelled: receive or select on it. Borrowed: valid
  * while the caller holds a reference to c. */
@@ -327,14 +333,17 @@ GORT_API gort_chan *gort_context_done(gort_context *c);
  * parent. */
 GORT_API int gort_context_err(gort_context *c);
 /* The effective deadline (the earliest of c's and its ancestors'), or
- * GORT_NEVER. */
+ * GORT_NEVER; GORT_EINVAL for NULL. */
 GORT_API int64_t gort_context_deadline(gort_context *c);
-/* Waits until c is done or the deadline passes: GORT_ETIMEDOUT for the
- * deadline, else the context's error. */
+/* Waits until c is done or the deadline passes: the context's error once
+ * done; GORT_ETIMEDOUT when the wait's deadline passed first (0: only
+ * tries, GORT_EAGAIN); GORT_ECANCELED if the calling goroutine is
+ * cancelled. gort_context_err tells the context's own reason apart. */
 GORT_API int gort_context_wait(gort_context *c, int64_t deadline);
 GORT_API void gort_context_retain(gort_context *c);
-/* Drops a reference; the last one cancels c (freeing its timer and
- * detaching it from its parent), as Go's `defer cancel()` would. */
+/* Drops a reference. The last of the caller's references (the one from
+ * with_* plus any retains) cancels c and its subtree, as Go's
+ * `defer cancel()` does; its memory goes once its children are gone too. */
 GORT_API void gort_context_release(gort_context *c);
 
 /* ---- Introspection ----------------------------------------------------- */

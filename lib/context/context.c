@@ -64,7 +64,8 @@
 
 struct gort_context {
   gort__lock lock;
-  _Atomic int64_t refs;
+  _Atomic int64_t refs;   /* every reference: users' and children's */
+  _Atomic int64_t urefs;  /* users' only: the last one gone cancels c */
   _Atomic int err;        /* 0 live; else the winner's reason; set under lock */
   gort_context *parent;   /* NULL: a child of background, or born done */
   gort_context *children; /* under lock */
@@ -230,6 +231,7 @@ static int make_child(gort_context *parent, int64_t deadline,
   }
   gort__lock_init(&c->lock, GORT__RANK_LEAF);
   atomic_store_explicit(&c->refs, 1, memory_order_relaxed);
+  atomic_store_explicit(&c->urefs, 1, memory_order_relaxed);
   c->deadline = earlier(deadline, pdl);
   gort__timer_init(&c->timer, deadline_fire, c);
   /* Our own deadline already past: born done. Not an ancestor's whose
@@ -352,13 +354,20 @@ GORT_API int gort_context_wait(gort_context *c, int64_t deadline)
 
 GORT_API void gort_context_retain(gort_context *c)
 {
-  if (c && !is_bg(c))
+  if (c && !is_bg(c)) {
+    atomic_fetch_add_explicit(&c->urefs, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+  }
 }
 
+/* The users' last reference cancels c and its subtree at once, as Go's
+ * `defer cancel()` does, even while children keep its memory alive. */
 GORT_API void gort_context_release(gort_context *c)
 {
-  if (c && !is_bg(c) &&
-      atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
+  if (!c || is_bg(c))
+    return;
+  if (atomic_fetch_sub_explicit(&c->urefs, 1, memory_order_acq_rel) == 1)
+    cancel_tree(c, GORT_ECANCELED, false);
+  if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
     free_chain(c);
 }
