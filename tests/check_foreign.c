@@ -115,7 +115,7 @@ static fstate *map_get(gort_g *g, int take)
 /* Fake states and objects outlive their goroutines on purpose (tests look
  * at them afterwards). They are all remembered here, so leak checkers
  * (ASan, valgrind) see them as reachable rather than lost. */
-static void *kept[1 << 16];
+static void *volatile kept[1 << 16]; /* volatile: written, never read */
 static _Atomic int nkept;
 
 static void *keep(void *p)
