@@ -340,6 +340,11 @@ void gort__lane_ready(gort__lane *l, gort__g *g);
 void gort__lanes_close_all(gort__sched *s, int64_t deadline);
 bool gort__lanes_busy(gort__sched *s);
 
+/* ---- dump.c ---- */
+void gort__debug_init(void); /* reads GORT_DEBUG once per process */
+int64_t gort__schedtrace_period(void);
+void gort__schedtrace_tick(gort__sched *s, int64_t now, int64_t *last);
+
 /* ---- sysmon.c ---- */
 int gort__sysmon_start(gort__sched *s);
 

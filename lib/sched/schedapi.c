@@ -127,6 +127,7 @@ static int sched_create(gort__sched **out, int maxprocs)
   r = procs_grow(s, maxprocs);
   atomic_store(&s->nprocs, maxprocs);
   gort__lock_release(&s->lock);
+  gort__debug_init();
   if (r == 0)
     r = gort__sysmon_start(s);
   if (r != 0) {

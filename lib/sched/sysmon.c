@@ -73,7 +73,7 @@ static bool all_idle(gort__sched *s)
 static void *sysmon_main(void *arg)
 {
   gort__sched *s = arg;
-  int64_t delay = 20 * US, last_trim = 0;
+  int64_t delay = 20 * US, last_trim = 0, last_trace = 0;
   int idle = 0;
 
   gort__os_thread_name("gort-sysmon");
@@ -86,6 +86,8 @@ static void *sysmon_main(void *arg)
       delay = 20 * US;
     else if (idle > 50 && delay < 10 * MS)
       delay *= 2;
+    if (gort__schedtrace_period() > 0 && delay > gort__schedtrace_period())
+      delay = gort__schedtrace_period();
     gort__os_futex_wait((uint32_t *)&s->sysmonnote, 0,
                         gort__nanotime() + delay);
     atomic_store_explicit(&s->sysmonnote, 0, memory_order_relaxed);
@@ -106,12 +108,18 @@ static void *sysmon_main(void *arg)
       gort__stack_trim(s);
       last_trim = now;
     }
+    gort__schedtrace_tick(s, now, &last_trace);
     if (all_idle(s) && !atomic_load(&s->dead)) {
       /* nothing runs: sleep until an M starts (gort__startm wakes us) */
       atomic_store(&s->sysmonwait, 1);
-      if (all_idle(s))
+      if (all_idle(s)) {
+        int64_t nap = gort__schedtrace_period();
+        /* schedtrace lines keep coming while idle, as in Go */
+        if (nap <= 0 || nap > 1000 * MS)
+          nap = 1000 * MS;
         gort__os_futex_wait((uint32_t *)&s->sysmonnote, 0,
-                            gort__nanotime() + 1000 * MS);
+                            gort__nanotime() + nap);
+      }
       atomic_store(&s->sysmonwait, 0);
       idle = 0;
     }
