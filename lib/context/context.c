@@ -166,13 +166,9 @@ static void deadline_fire(void *arg, int64_t now)
 
 static void wait_unpinned(gort_context *c)
 {
-  unsigned n = 0;
-  while (atomic_load_explicit(&c->pins, memory_order_acquire)) {
-    if (++n < 128)
-      gort__os_relax();
-    else
-      gort__os_yield();
-  }
+  int spins = 0;
+  while (atomic_load_explicit(&c->pins, memory_order_acquire))
+    gort__spin_step(&spins);
 }
 
 /* c's last reference is gone. Frees it and every ancestor whose last

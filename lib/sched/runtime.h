@@ -40,6 +40,17 @@
 void gort__fatal(const char *file, int line, const char *what)
     __attribute__((noreturn));
 
+/* One step of a short spin-wait for another thread's few instructions:
+ * relax, and after 64 steps yield the CPU instead (the other thread may
+ * have been preempted; spinning on would burn its time slice). */
+static inline void gort__spin_step(int *spins)
+{
+  if (++*spins < 64)
+    gort__os_relax();
+  else
+    gort__os_yield();
+}
+
 /* ---- M-level locks (lib/sched/lock.c) ------------------------------------
  * Short critical sections on the runtime's own structures. A holder never
  * parks or switches goroutines. Spins briefly, then sleeps on a futex.

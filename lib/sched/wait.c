@@ -128,10 +128,7 @@ out:
     /* a canceller took w: it may still be touching it */
     int spins = 0;
     while (atomic_load_explicit(&g->cancelbusy, memory_order_acquire))
-      if (++spins < 64)
-        gort__os_relax();
-      else
-        gort__os_yield();
+      gort__spin_step(&spins);
   }
   return w->result;
 }

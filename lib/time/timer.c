@@ -183,13 +183,9 @@ bool gort__timer_del(gort__timer *t)
     gort__p *p = atomic_load_explicit(&t->heap, memory_order_seq_cst);
     if (!p) {
       int spins = 0;
-      /* the callback is short, but its thread can be preempted: yield
-       * rather than burn a time slice (Go's osyield here) */
+      /* the callback is short, but its thread can be preempted */
       while (atomic_load_explicit(&t->running, memory_order_seq_cst))
-        if (++spins < 64)
-          gort__os_relax();
-        else
-          gort__os_yield();
+        gort__spin_step(&spins);
       return false;
     }
     gort__lock_acquire(&p->tlock);
