@@ -467,14 +467,16 @@ void gort__park(int reason, const void *what)
 {
   gort__g *g = gort__getg();
   gort__assert(g != NULL);
-  g->waitreason = reason;
-  g->waitwhat = what;
-  g->waitsince =
-      atomic_load_explicit(&g->sched->coarse_now, memory_order_relaxed);
+  atomic_store_explicit(&g->waitreason, reason, memory_order_relaxed);
+  atomic_store_explicit(&g->waitwhat, what, memory_order_relaxed);
+  atomic_store_explicit(
+      &g->waitsince,
+      atomic_load_explicit(&g->sched->coarse_now, memory_order_relaxed),
+      memory_order_relaxed);
   g->op = GORT__OP_PARK;
   if (!gort__switch_direct(g, GORT__OP_PARK))
     gort__switch_to_g0(g);
-  g->waitreason = GORT__WR_NONE;
+  atomic_store_explicit(&g->waitreason, GORT__WR_NONE, memory_order_relaxed);
 }
 
 /* ---- running a goroutine ---------------------------------------------------- */

@@ -73,9 +73,10 @@ struct gort__g {
   _Atomic int status;
   _Atomic uint32_t parkstate;
   int op; /* gort__gop, for g0 */
-  int waitreason;
-  const void *waitwhat;
-  int64_t waitsince;
+  /* written by the goroutine, read by gort_dump from anywhere: relaxed */
+  _Atomic int waitreason;
+  const void *_Atomic waitwhat;
+  _Atomic int64_t waitsince;
   gort__waiter *_Atomic curwaiter; /* cancellable wait in progress */
   _Atomic uint32_t cancelbusy;      /* a canceller holds curwaiter's w */
   gort__lock cancel_lock;           /* one canceller at a time */
