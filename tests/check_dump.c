@@ -155,7 +155,7 @@ static void join_release(gort_g *g)
   gort_g_release(g);
 }
 
-/* ---- gort_dump ------------------------------------------------------------- */
+/* ---- gort_dump ----------------------------------------------------------- */
 
 START_TEST(test_dump_wait_reasons)
 {
@@ -171,8 +171,7 @@ START_TEST(test_dump_wait_reasons)
   gort_g *gm = spawn(s, dump_mutex_worker, &m);
   gort_g *gs = spawn(s, dump_sleep_worker, NULL);
 
-  snprintf(want, sizeof want, "[chan receive %s, ",
-           addr_str(c, a, sizeof a));
+  snprintf(want, sizeof want, "[chan receive %s, ", addr_str(c, a, sizeof a));
   char *lr = await_line(gort_g_id(gr), want);
   snprintf(want, sizeof want, "[mutex %s, ", addr_str(&m, a, sizeof a));
   char *lm = await_line(gort_g_id(gm), want);
@@ -420,7 +419,7 @@ START_TEST(test_dump_under_churn)
 }
 END_TEST
 
-/* ---- GORT_DEBUG, in a child process ---------------------------------------- */
+/* ---- GORT_DEBUG, in a child process -------------------------------------- */
 
 typedef struct child_out {
   char text[65536];

@@ -58,10 +58,10 @@
 /* A relaxed atomic load of a descriptor field, whether sched.h declares it
  * _Atomic or plain (then TSan still sees an atomic read; the writer must
  * store it atomically too for the pair to be race-free). */
-#define PEEK(x)                                                               \
+#define PEEK(x)                                                                \
   atomic_load_explicit((_Atomic __typeof__(x) *)&(x), memory_order_relaxed)
 
-#define TEXT_BYTES 8192          /* the write chunk, inside the mapping */
+#define TEXT_BYTES 8192 /* the write chunk, inside the mapping */
 #define MAP_MIN ((size_t)64 << 10)
 #define MS_NS (1000 * 1000LL)
 
@@ -136,7 +136,10 @@ static void put(out *o, const char *s, size_t n)
   }
 }
 
-static void puts_(out *o, const char *s) { put(o, s, strlen(s)); }
+static void puts_(out *o, const char *s)
+{
+  put(o, s, strlen(s));
+}
 
 static void putu(out *o, uint64_t v)
 {
@@ -163,7 +166,10 @@ static void putx(out *o, uintptr_t v)
   put(o, b + i, sizeof b - (size_t)i);
 }
 
-static void putp(out *o, const void *p) { putx(o, (uintptr_t)p); }
+static void putp(out *o, const void *p)
+{
+  putx(o, (uintptr_t)p);
+}
 
 /* ---- phase 1: records, copied under the locks ------------------------- */
 
@@ -171,8 +177,8 @@ enum { REC_SCHED = 1, REC_G };
 
 typedef struct rec {
   int kind;
-  int status;       /* REC_G: gort__gstatus; REC_SCHED: maxprocs */
-  int reason;       /* while waiting */
+  int status; /* REC_G: gort__gstatus; REC_SCHED: maxprocs */
+  int reason; /* while waiting */
   bool foreign;
   uint64_t id;      /* REC_SCHED: goroutines listed */
   const void *addr; /* REC_G: what it waits on; REC_SCHED: the scheduler */
@@ -189,7 +195,10 @@ typedef struct recbuf {
   _Atomic uint32_t *progress;
 } recbuf;
 
-static rec *recs(recbuf *b) { return (rec *)(void *)(b->map + TEXT_BYTES); }
+static rec *recs(recbuf *b)
+{
+  return (rec *)(void *)(b->map + TEXT_BYTES);
+}
 
 static bool rb_init(recbuf *b, _Atomic uint32_t *progress)
 {
@@ -465,11 +474,14 @@ static int dump(int fd, _Atomic uint32_t *progress)
   return r;
 }
 
-GORT_API int gort_dump(int fd) { return dump(fd, NULL); }
+GORT_API int gort_dump(int fd)
+{
+  return dump(fd, NULL);
+}
 
 /* ---- GORT_DEBUG ---------------------------------------------------------- */
 
-static _Atomic int dbg_state; /* 0 unread, 1 being read, 2 read */
+static _Atomic int dbg_state;        /* 0 unread, 1 being read, 2 read */
 static _Atomic int64_t trace_period; /* ns; 0: no schedtrace */
 static _Atomic int64_t dbg_start;    /* the "SCHED 1004ms" origin */
 
@@ -519,8 +531,7 @@ static void quit_handler(int sig)
       if (d == req)
         break;
       if (gort__os_futex_wait((uint32_t *)&quit_done, d,
-                              gort__os_now() + 1000 * MS_NS) !=
-          GORT_ETIMEDOUT)
+                              gort__os_now() + 1000 * MS_NS) != GORT_ETIMEDOUT)
         continue;
       p = atomic_load_explicit(&quit_progress, memory_order_relaxed);
       if (p == last) {
@@ -607,9 +618,8 @@ void gort__debug_init(void)
   int z = 0;
   if (atomic_load_explicit(&dbg_state, memory_order_acquire) == 2)
     return;
-  if (!atomic_compare_exchange_strong_explicit(&dbg_state, &z, 1,
-                                               memory_order_acq_rel,
-                                               memory_order_acquire)) {
+  if (!atomic_compare_exchange_strong_explicit(
+          &dbg_state, &z, 1, memory_order_acq_rel, memory_order_acquire)) {
     while (atomic_load_explicit(&dbg_state, memory_order_acquire) != 2)
       gort__os_yield();
     return;
@@ -619,7 +629,7 @@ void gort__debug_init(void)
   atomic_store_explicit(&dbg_state, 2, memory_order_release);
 }
 
-/* ---- schedtrace ------------------------------------------------------------ */
+/* ---- schedtrace ---------------------------------------------------------- */
 
 /* The schedtrace period in ns, 0 when off: sysmon caps its idle sleep to
  * it, so lines keep coming while every P is idle (as Go's sysmon does). */
@@ -669,8 +679,8 @@ static void schedtrace_print(gort__sched *s, int64_t now)
   gort__lock_release(&s->lock);
 
   puts_(&o, "SCHED ");
-  putu(&o, (uint64_t)((now - atomic_load_explicit(&dbg_start,
-                                                   memory_order_relaxed)) /
+  putu(&o, (uint64_t)((now -
+                       atomic_load_explicit(&dbg_start, memory_order_relaxed)) /
                       MS_NS));
   puts_(&o, "ms: gomaxprocs=");
   putu(&o, (uint64_t)nprocs);
