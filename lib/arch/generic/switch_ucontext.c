@@ -27,6 +27,8 @@
  * saves it on x86-64 and AArch64; a libc that does not would break this
  * part of the contract, and tests/arch/ctx_selftest.c would say so.
  */
+#include "config.h"
+
 #include <fenv.h>
 #include <stdint.h>
 #include <stdlib.h>
