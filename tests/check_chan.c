@@ -155,7 +155,8 @@ START_TEST(test_invalid)
 }
 END_TEST
 
-/* ---- len, cap, buffered basics -------------------------------------------- */
+/* ---- len, cap, buffered basics --------------------------------------------
+ */
 
 static void buffered_body(void *arg)
 {
@@ -320,7 +321,8 @@ START_TEST(test_nonblock)
 }
 END_TEST
 
-/* ---- close (Go's test/closedchan.go) -------------------------------------- */
+/* ---- close (Go's test/closedchan.go) --------------------------------------
+ */
 
 typedef struct {
   int64_t a, b;
@@ -487,7 +489,8 @@ START_TEST(test_close_wakes_all)
 }
 END_TEST
 
-/* ---- waiters served in arrival order -------------------------------------- */
+/* ---- waiters served in arrival order --------------------------------------
+ */
 
 /* With one P, a goroutine that has announced itself and then blocks has
  * parked by the time the spawner runs again, so spawning them one at a
@@ -610,7 +613,8 @@ START_TEST(test_arrival_order)
 }
 END_TEST
 
-/* ---- FIFO (Go's test/chan/fifo.go) ---------------------------------------- */
+/* ---- FIFO (Go's test/chan/fifo.go) ----------------------------------------
+ */
 
 typedef struct {
   gort_chan *c;
@@ -743,7 +747,8 @@ START_TEST(test_synch_fifo)
 }
 END_TEST
 
-/* ---- prime sieve (Go's test/chan/sieve1.go) ------------------------------- */
+/* ---- prime sieve (Go's test/chan/sieve1.go) -------------------------------
+ */
 
 /* The first n primes by trial division, to compare with. */
 static void primes_ref(int64_t *p, int n)
@@ -859,9 +864,9 @@ static void sieve_start(sieve_t *s, int sel, int64_t p, gort_chan *in,
   n->in = in;
   n->out = out;
   ASSERT_EQ(gort_wg_add(&s->wg, 1), 0);
-  ASSERT_EQ(gort_spawn(spawn_sched, sel ? sieve_sel_fn : sieve_node_fn, n, 0,
-                       NULL),
-            0);
+  ASSERT_EQ(
+      gort_spawn(spawn_sched, sel ? sieve_sel_fn : sieve_node_fn, n, 0, NULL),
+      0);
 }
 
 typedef struct {
@@ -928,7 +933,8 @@ START_TEST(test_sieve)
 }
 END_TEST
 
-/* ---- power series (Go's test/chan/powser1.go) ----------------------------- */
+/* ---- power series (Go's test/chan/powser1.go) -----------------------------
+ */
 
 /* Exact rationals: d > 0 and gcd(n, d) == 1; d == 0 marks an overflow
  * (carried through every operation, and caught by the consumer). */
@@ -961,7 +967,10 @@ static rat mkrat(__int128 n, __int128 d)
   r.d = (int64_t)d;
   return r;
 }
-static rat rint_(int64_t n) { return mkrat(n, 1); }
+static rat rint_(int64_t n)
+{
+  return mkrat(n, 1);
+}
 static rat radd(rat a, rat b)
 {
   if (!a.d || !b.d)
@@ -976,7 +985,10 @@ static rat rmul(rat a, rat b)
   rat x = mkrat(a.n, b.d), y = mkrat(b.n, a.d);
   return mkrat((__int128)x.n * y.n, (__int128)x.d * y.d);
 }
-static rat rneg(rat a) { return a.d ? (rat){-a.n, a.d} : a; }
+static rat rneg(rat a)
+{
+  return a.d ? (rat){-a.n, a.d} : a;
+}
 static rat rinv(rat a)
 {
   return a.d && a.n ? mkrat(a.d, a.n) : (rat){0, 0};
@@ -1095,9 +1107,8 @@ static gort_chan *ps_chan(ps_world *w)
   return c;
 }
 
-static void ps_node_start(ps_world *w, int kind, gort_chan *in0,
-                          gort_chan *in1, gort_chan *out0, gort_chan *out1,
-                          rat k)
+static void ps_node_start(ps_world *w, int kind, gort_chan *in0, gort_chan *in1,
+                          gort_chan *out0, gort_chan *out1, rat k)
 {
   ps_node *nd = malloc(sizeof *nd);
   ASSERT_NOT_NULL(nd);
@@ -1155,11 +1166,11 @@ static rat ps_take(gort_chan *c)
   return v;
 }
 
-#define ASSERT_RAT(v, num, den)                                               \
-  do {                                                                        \
-    rat r_ = (v);                                                             \
-    ASSERT_EQ(r_.n, (num));                                                   \
-    ASSERT_EQ(r_.d, (den));                                                   \
+#define ASSERT_RAT(v, num, den)                                                \
+  do {                                                                         \
+    rat r_ = (v);                                                              \
+    ASSERT_EQ(r_.n, (num));                                                    \
+    ASSERT_EQ(r_.d, (den));                                                    \
   } while (0)
 
 static int64_t fact(int n)
@@ -1221,15 +1232,14 @@ static void powser_body(void *arg)
   gort_chan *sec_a = ps_chan(w), *sec_b = ps_chan(w);
   ps_node_start(w, PS_SPLIT, sec, NULL, sec_a, sec_b, rint_(0));
   gort_chan *tan = ps_mul(w, sn2, sec_b);
-  static const int64_t tan_n[] = {0, 1, 0, 1, 0, 2, 0, 17, 0, 62, 0, 1382, 0,
-                                  21844, 0, 929569};
-  static const int64_t tan_d[] = {1, 1,      1, 3,      1,       15,
-                                  1, 315,    1, 2835,   1,       155925,
-                                  1, 6081075, 1, 638512875};
-  static const int64_t sec_n[] = {1, 0, 1, 0, 5, 0, 61, 0, 277, 0, 50521,
-                                  0, 540553, 0, 199360981, 0};
-  static const int64_t sec_d[] = {1,    1, 2,       1, 24,   1,
-                                  720,  1, 8064,    1, 3628800, 1,
+  static const int64_t tan_n[] = {0, 1,  0, 1,    0, 2,     0, 17,
+                                  0, 62, 0, 1382, 0, 21844, 0, 929569};
+  static const int64_t tan_d[] = {1, 1,    1, 3,      1, 15,      1, 315,
+                                  1, 2835, 1, 155925, 1, 6081075, 1, 638512875};
+  static const int64_t sec_n[] = {1,   0, 1,     0, 5,      0, 61,        0,
+                                  277, 0, 50521, 0, 540553, 0, 199360981, 0};
+  static const int64_t sec_d[] = {1,        1, 2,           1, 24,      1,
+                                  720,      1, 8064,        1, 3628800, 1,
                                   95800320, 1, 87178291200, 1};
   for (int n = 0; n < 16; n++) {
     ASSERT_RAT(ps_take(sec_a), sec_n[n], sec_d[n]);
@@ -1586,7 +1596,8 @@ START_TEST(test_large_elems)
 }
 END_TEST
 
-/* ---- deadlines ------------------------------------------------------------ */
+/* ---- deadlines ------------------------------------------------------------
+ */
 
 static void deadlines_body(void *arg)
 {
@@ -1783,8 +1794,9 @@ static void *th_pthread_sender(void *arg)
 }
 
 /* The test's own thread, not a goroutine, against goroutines on a
- * scheduler of 2 Ps; and two more plain threads sharing a channel with
- * goroutines. */
+ * scheduler of 2 Ps: it receives, sends, selects, and blocks until a
+ * goroutine's close or a deadline ends the wait; then two more plain
+ * threads send to it. */
 START_TEST(test_threads)
 {
   gort_sched *s = NULL;
@@ -1815,8 +1827,8 @@ START_TEST(test_threads)
     ASSERT_EQ(b.sum, n * (n + 1) / 2);
 
     /* the thread selects over two channels fed by goroutines */
-    th_t p1 = {a.c, n / 2, 1, 0}, p2 = {mkchan(sizeof(int64_t), cap), n / 2,
-                                         1, 0};
+    th_t p1 = {a.c, n / 2, 1, 0},
+         p2 = {mkchan(sizeof(int64_t), cap), n / 2, 1, 0};
     gort_g *g1 = spawn(th_producer, &p1), *g2 = spawn(th_producer, &p2);
     int64_t next[2] = {1, 1}, v = 0;
     for (int64_t k = 0; k < n / 2 * 2; k++) {
@@ -2035,7 +2047,8 @@ START_TEST(test_retain_release)
 }
 END_TEST
 
-/* ---- races ---------------------------------------------------------------- */
+/* ---- races ----------------------------------------------------------------
+ */
 
 /* close against senders, receivers and selects (a select both sends and
  * receives on the channel): every send that returned 0 is received exactly
@@ -2103,8 +2116,8 @@ static void cr_selector(void *arg)
       if (i == 0 && in != 0)
         atomic_fetch_add(&r->errors, 1);
       if (i == 0)
-        return; /* closed and drained */
-      sending = 0;    /* keep receiving what is buffered */
+        return;    /* closed and drained */
+      sending = 0; /* keep receiving what is buffered */
       continue;
     }
     if (cs[i].result != 0) {
@@ -2137,7 +2150,9 @@ static void close_race_body(void *arg)
     for (int i = 0; i < NS + NR + NSEL; i++) {
       args[i].r = &r;
       args[i].id = i + 1;
-      g[i] = spawn(i < NS ? cr_sender : i < NS + NR ? cr_receiver : cr_selector,
+      g[i] = spawn(i < NS        ? cr_sender
+                   : i < NS + NR ? cr_receiver
+                                 : cr_selector,
                    &args[i]);
     }
     uint64_t x = gt_rand(&seed);
@@ -2237,8 +2252,8 @@ static void handoff_race_body(void *arg)
   gort_chan *never = mkchan(sizeof(int64_t), 0);
   for (int round = 0; round < rounds; round++) {
     int victim_sends = round % 2;
-    hv_t h = {mkchan(sizeof(int64_t), 0), never, how, round / 2 % 2, 0, 1,
-              -1, 0};
+    hv_t h = {
+        mkchan(sizeof(int64_t), 0), never, how, round / 2 % 2, 0, 1, -1, 0};
     hp_t p = {h.c, 0, 1, logrand(&seed, 13)};
     if (victim_sends)
       h.got = 1000 + round;
@@ -2284,8 +2299,9 @@ static void handoff_race_body(void *arg)
   }
   gort_chan_release(never);
   /* not asserted (timing), but shown: both outcomes should occur */
-  fprintf(stderr, "handoff race (%s): recv victim %d won / %d lost, send "
-                  "victim %d won / %d lost\n",
+  fprintf(stderr,
+          "handoff race (%s): recv victim %d won / %d lost, send "
+          "victim %d won / %d lost\n",
           how ? "deadline" : "cancel", wins[0][0], wins[0][1], wins[1][0],
           wins[1][1]);
 }

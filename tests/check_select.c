@@ -228,7 +228,8 @@ START_TEST(test_nil_forever)
 }
 END_TEST
 
-/* ---- cases that are ready -------------------------------------------------- */
+/* ---- cases that are ready --------------------------------------------------
+ */
 
 static void ready_body(void *arg)
 {
@@ -239,9 +240,8 @@ static void ready_body(void *arg)
   const int64_t dls[] = {0, GT_PAST, GORT_NEVER};
   for (int d = 0; d < 3; d++) {
     /* a send with room */
-    gort_case cs[3] = {{u, GORT_RECV, &y, 1},
-                       {a, GORT_SEND, &x, 1},
-                       {u, GORT_SEND, &x, 1}};
+    gort_case cs[3] = {
+        {u, GORT_RECV, &y, 1}, {a, GORT_SEND, &x, 1}, {u, GORT_SEND, &x, 1}};
     memset(&y, 0xAA, sizeof y);
     ASSERT_EQ(gort_select(cs, 3, dls[d]), 1);
     ASSERT_EQ(cs[1].result, 0);
@@ -250,9 +250,8 @@ static void ready_body(void *arg)
     ASSERT_TRUE(is_filled(&y, 0xAA, sizeof y));
     ASSERT_U64_EQ(gort_chan_len(a), 1);
     /* a receive with a value */
-    gort_case cr[3] = {{u, GORT_RECV, &y, 1},
-                       {u, GORT_SEND, &x, 1},
-                       {a, GORT_RECV, &z, 1}};
+    gort_case cr[3] = {
+        {u, GORT_RECV, &y, 1}, {u, GORT_SEND, &x, 1}, {a, GORT_RECV, &z, 1}};
     z = 0;
     ASSERT_EQ(gort_select(cr, 3, dls[d]), 2);
     ASSERT_EQ(cr[2].result, 0);
@@ -370,12 +369,13 @@ static void combos_body(void *arg)
             bool send = k == K_NIL_SEND || k == K_FULL_SEND ||
                         k == K_READY_SEND || k == K_CLOSED_SEND;
             val[i] = send ? 100 + i : -1;
-            cs[i] = (gort_case){ch[i], send ? GORT_SEND : GORT_RECV, &val[i],
-                                77};
+            cs[i] =
+                (gort_case){ch[i], send ? GORT_SEND : GORT_RECV, &val[i], 77};
           }
           /* dl: 0, past, or a short wait */
-          int64_t deadline =
-              dl == 0 ? 0 : dl == 1 ? GT_PAST : gort_now() + GT_US(200);
+          int64_t deadline = dl == 0   ? 0
+                             : dl == 1 ? GT_PAST
+                                       : gort_now() + GT_US(200);
           int r = gort_select(cs, 3, deadline);
           if (!any) {
             ASSERT_EQ(r, dl == 0 ? GORT_EAGAIN : GORT_ETIMEDOUT);
@@ -766,9 +766,8 @@ static void sel_deadlines_body(void *arg)
   int64_t v = 3, x = -1;
   ASSERT_EQ(gort_chan_send(f, &v, 0), 0);
   for (int k = 0; k < 3; k++) {
-    gort_case cs[3] = {{a, GORT_RECV, &x, 1},
-                       {b, GORT_SEND, &v, 1},
-                       {f, GORT_SEND, &v, 1}};
+    gort_case cs[3] = {
+        {a, GORT_RECV, &x, 1}, {b, GORT_SEND, &v, 1}, {f, GORT_SEND, &v, 1}};
     ASSERT_EQ(gort_select(cs, 3, 0), GORT_EAGAIN);
     ASSERT_EQ(gort_select(cs, 3, GT_PAST), GORT_ETIMEDOUT);
     int64_t t0 = gort_now(), os0 = gt_os_now();
@@ -907,16 +906,15 @@ START_TEST(test_thread_select)
     f[i] = (feeder_t){mkchan(sizeof(int64_t), cap), (int64_t)i << 32, n, 1};
     g[i] = spawn(i < 2 ? feeder : eater, &f[i]);
   }
-  int64_t next[4] = {0, 0, 0, 0}, in = 0, out[4] = {0, 0, f[2].base,
-                                                    f[3].base};
+  int64_t next[4] = {0, 0, 0, 0}, in = 0, out[4] = {0, 0, f[2].base, f[3].base};
   int64_t done = 0;
   while (done < 4 * n) {
     gort_case cs[4];
     for (int i = 0; i < 4; i++) {
       bool finished = next[i] == n;
-      cs[i] = (gort_case){finished ? NULL : f[i].c, i < 2 ? GORT_RECV
-                                                          : GORT_SEND,
-                          i < 2 ? &in : &out[i], 1};
+      cs[i] =
+          (gort_case){finished ? NULL : f[i].c, i < 2 ? GORT_RECV : GORT_SEND,
+                      i < 2 ? &in : &out[i], 1};
     }
     int r = gort_select(cs, 4, gt_long_deadline());
     ASSERT_GE(r, 0);
@@ -950,7 +948,8 @@ START_TEST(test_thread_select)
 }
 END_TEST
 
-/* ---- Go's test/chan/doubleselect.go --------------------------------------- */
+/* ---- Go's test/chan/doubleselect.go ---------------------------------------
+ */
 
 /* Senders spread values over four channels with selects; relays take them
  * with selects over overlapping subsets of the four and pass them on to one
@@ -1109,7 +1108,8 @@ START_TEST(test_doubleselect)
 }
 END_TEST
 
-/* ---- Go's test/chan/select6.go -------------------------------------------- */
+/* ---- Go's test/chan/select6.go --------------------------------------------
+ */
 
 /* Issue 2075: a select whose losing case had been dequeued must not
  * corrupt that channel's queue for the waiters queued behind it. */
@@ -1299,7 +1299,8 @@ START_TEST(test_select_pairs)
 }
 END_TEST
 
-/* ---- races ---------------------------------------------------------------- */
+/* ---- races ----------------------------------------------------------------
+ */
 
 /* A select over two channels whose deadline (or cancellation) races two
  * partners arriving on both: at most one case proceeds, its partner is
@@ -1362,8 +1363,8 @@ static void select_race_body(void *arg)
     s.out[1] = 10 * round + 1;
     srp_t p[2];
     for (int i = 0; i < 2; i++)
-      p[i] = (srp_t){s.c[i], !s.sending, s.sending ? -1 : 10 * round + 5 + i,
-                     1, logrand(&seed, 13)};
+      p[i] = (srp_t){s.c[i], !s.sending, s.sending ? -1 : 10 * round + 5 + i, 1,
+                     logrand(&seed, 13)};
     s.deadline = gort_now() + (int64_t)logrand(&seed, 16);
     gort_g *sg = spawn(sr_selector, &s);
     if (round / 2 % 4 != 0)

@@ -5,6 +5,10 @@
  * on) and the number of queued waiters, so that add/done touch the parking
  * lot only when the counter reaches zero with somebody waiting.
  *
+ * The counter reaching zero always goes to the parking lot (one bucket
+ * lock per round): reading "waiters" first would read memory a waiter may
+ * already have freed.
+ *
  * The race to get right is a waiter queueing just as the counter reaches
  * zero. Each side writes its own word and then reads the other's, all
  * sequentially consistent: a waiter raises "waiters" then checks "count"
@@ -44,15 +48,21 @@ enum { TOKEN_ZERO = 1 };
 
 static wg *wg_of(gort_wg *p) { return (wg *)(void *)p; }
 
-/* Under the bucket lock, before any woken waiter runs. */
+/* Under the bucket lock, before any woken waiter runs. With nobody woken
+ * the wg may already be gone (freed by a waiter that returned through the
+ * fast path, as Go allows): touch it only when a woken waiter, still
+ * inside gort_wg_wait, keeps it alive. */
 static void count_out(void *p, size_t woke) {
-  atomic_fetch_sub_explicit(&((wg *)p)->waiters, (uint32_t)woke,
-                            memory_order_relaxed);
+  if (woke)
+    atomic_fetch_sub_explicit(&((wg *)p)->waiters, (uint32_t)woke,
+                              memory_order_relaxed);
 }
 
+/* After the counter reached zero, g must not be read: the last waiter may
+ * have seen the zero, returned and freed it. So no peek at "waiters"
+ * first; the parking lot uses &g->count only as a key. */
 static void wake_all(wg *g) {
-  if (atomic_load_explicit(&g->waiters, memory_order_seq_cst) != 0)
-    gort__plot_unpark_n(&g->count, SIZE_MAX, TOKEN_ZERO, count_out, g);
+  gort__plot_unpark_n(&g->count, SIZE_MAX, TOKEN_ZERO, count_out, g);
 }
 
 /* Under the bucket lock: sleep only while the counter is not zero. */
