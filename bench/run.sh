@@ -20,6 +20,9 @@
 #   BENCH_ONLY=regex   only the figures whose label matches (grep -E)
 #   BENCH_TIMEOUT=300  seconds before one run is killed (needs timeout(1))
 #   BENCH_LOG=file     also keep every raw BENCH line and error there
+# Then, unless BENCH_ONLY leaves it out (the regex must match "echo"), it
+# runs bench/echo.sh DIR: the echo servers (DIR/../examples/echo_server,
+# DIR/epoll_echo, Go's) with their own table; see that script.
 # Without a Go toolchain the table has gort figures only. A program that
 # fails or times out shows FAIL and its stderr is printed after the table.
 set -u
@@ -204,5 +207,11 @@ if [ -s "$tmp/errors" ]; then
 fi
 if [ -n "${BENCH_LOG:-}" ]; then
   { cat "$log"; cat "$tmp/errors"; } >"$BENCH_LOG"
+fi
+
+# ---- the echo servers (bench/echo.sh: its own table) --------------------------
+if [ -z "$only" ] || echo echo | grep -Eq -- "$only"; then
+  echo
+  sh "$here/echo.sh" "$cbin"
 fi
 exit 0

@@ -25,6 +25,10 @@
 #include <stdint.h>
 #if !defined(_WIN32)
 #include <errno.h>
+#include <sys/types.h> /* ssize_t */
+#else
+#include <basetsd.h>
+typedef SSIZE_T ssize_t;
 #endif
 
 #ifdef __cplusplus
@@ -74,7 +78,17 @@ GORT_API const char *gort_version_string(void);
   X(EDEADLK, GORT__E(EDEADLK, -4045), "all goroutines are asleep: deadlock")  \
   X(ENOTSUP, GORT__E(ENOTSUP, -4049), "operation not supported")              \
   X(EBUSY, GORT__E(EBUSY, -4082), "resource busy")                            \
-  X(ESRCH, GORT__E(ESRCH, -4040), "not running in a goroutine")
+  X(ESRCH, GORT__E(ESRCH, -4040), "not running in a goroutine")              \
+  X(EADDRNOTAVAIL, GORT__E(EADDRNOTAVAIL, -4090), "address not available")   \
+  X(ECONNABORTED, GORT__E(ECONNABORTED, -4079), "connection aborted")        \
+  X(ENETUNREACH, GORT__E(ENETUNREACH, -4062), "network is unreachable")      \
+  X(EHOSTUNREACH, GORT__E(EHOSTUNREACH, -4065), "host is unreachable")       \
+  X(ENOTCONN, GORT__E(ENOTCONN, -4053), "socket is not connected")           \
+  X(EMSGSIZE, GORT__E(EMSGSIZE, -4070), "message too long")                  \
+  X(EAFNOSUPPORT, GORT__E(EAFNOSUPPORT, -4089), "address family not supported") \
+  X(ENOENT, GORT__E(ENOENT, -4058), "no such file or directory")             \
+  X(EACCES, GORT__E(EACCES, -4092), "permission denied")                     \
+  X(ENOHOST, -4094, "no such host")
 
 enum {
 #define GORT__XENUM(name, value, msg) GORT_##name = (value),
@@ -345,6 +359,72 @@ GORT_API void gort_context_retain(gort_context *c);
  * with_* plus any retains) cancels c and its subtree, as Go's
  * `defer cancel()` does; its memory goes once its children are gone too. */
 GORT_API void gort_context_release(gort_context *c);
+
+/* ---- Poller and sockets ------------------------------------------------
+ * Every scheduler owns a poller (epoll or kqueue, chosen by configure). A
+ * goroutine that waits for a socket parks; the OS thread goes on running
+ * other goroutines. The same calls work from plain threads (they block).
+ * Conns and listeners belong to the scheduler of the goroutine that made
+ * them (the default one when made from a plain thread). */
+#define GORT_READ 1
+#define GORT_WRITE 2
+typedef struct gort_poller gort_poller;
+/* s NULL: the current or default scheduler. Never NULL for a live s. */
+GORT_API gort_poller *gort_sched_poller(gort_sched *s);
+/* "epoll", "kqueue", "iocp" or "io_uring"; "" for NULL. */
+GORT_API const char *gort_poller_backend(const gort_poller *p);
+/* Waits until fd (any pollable descriptor the caller owns, blocking or not)
+ * is ready for events (GORT_READ | GORT_WRITE); returns the ready events
+ * (> 0). Errors and hang-up count as both. The fd is watched only for the
+ * duration of the call. */
+GORT_API int gort_fd_wait(intptr_t fd, int events, int64_t deadline);
+
+typedef struct gort_listener gort_listener;
+typedef struct gort_conn gort_conn;
+/* network "tcp" "tcp4" "tcp6" "unix"; address "127.0.0.1:8080", "[::1]:0",
+ * ":0" (every address, port chosen), "localhost:80", "/path/to/socket" (Go's
+ * net.Listen). A unix socket file is removed again by gort_listener_close. */
+GORT_API int gort_listen(gort_listener **out, const char *network,
+                         const char *address);
+/* "udp" "udp4" "udp6" "unixgram": a bound datagram conn (net.ListenPacket). */
+GORT_API int gort_listen_packet(gort_conn **out, const char *network,
+                                const char *address);
+/* The bound address as text ("127.0.0.1:41234", "[::1]:80", "/path");
+ * GORT_EINVAL if it does not fit in len (with its NUL). */
+GORT_API int gort_listener_addr(gort_listener *l, char *buf, size_t len);
+GORT_API int gort_accept(gort_listener *l, gort_conn **out, int64_t deadline);
+/* Closes and frees l; accepters blocked on it return GORT_ECLOSED. */
+GORT_API int gort_listener_close(gort_listener *l);
+/* "tcp" "tcp4" "tcp6" "udp" "udp4" "udp6" "unix" "unixgram". Names are
+ * resolved with getaddrinfo on the blocking pool; each address is tried
+ * in turn until the deadline. "udp" gives a connected datagram conn. */
+GORT_API int gort_dial(gort_conn **out, const char *network,
+                       const char *address, int64_t deadline);
+/* Reads what is there (at least 1 byte); 0 at end of stream. */
+GORT_API ssize_t gort_read(gort_conn *c, void *buf, size_t len,
+                             int64_t deadline);
+/* Writes everything, or fails; a deadline mid-way returns GORT_ETIMEDOUT
+ * (how much went out is then unknown to the caller, as in Go). */
+GORT_API ssize_t gort_write(gort_conn *c, const void *buf, size_t len,
+                              int64_t deadline);
+/* One datagram; addr (may be NULL) receives the sender as text. */
+GORT_API ssize_t gort_readfrom(gort_conn *c, void *buf, size_t len,
+                                 char *addr, size_t addrlen, int64_t deadline);
+GORT_API ssize_t gort_writeto(gort_conn *c, const void *buf, size_t len,
+                                const char *addr, int64_t deadline);
+/* Closes and frees c: goroutines blocked on it wake with GORT_ECLOSED; the
+ * descriptor is closed once the last of them has left. */
+GORT_API int gort_conn_close(gort_conn *c);
+#define GORT_SHUT_RD 0
+#define GORT_SHUT_WR 1
+#define GORT_SHUT_RDWR 2
+GORT_API int gort_conn_shutdown(gort_conn *c, int how);
+GORT_API int gort_conn_local_addr(gort_conn *c, char *buf, size_t len);
+GORT_API int gort_conn_peer_addr(gort_conn *c, char *buf, size_t len);
+GORT_API intptr_t gort_conn_handle(gort_conn *c); /* the fd; -1 for NULL */
+/* Wraps a connected or bound socket the caller owns (it becomes c's: made
+ * non-blocking and close-on-exec, closed by gort_conn_close). */
+GORT_API int gort_conn_adopt(gort_conn **out, intptr_t handle);
 
 /* ---- Introspection ----------------------------------------------------- */
 /* Writes every goroutine of every scheduler to fd: id, state, wait reason

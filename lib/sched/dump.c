@@ -365,7 +365,10 @@ static void put_g(out *o, const rec *r, int64_t now)
     /* a goroutine between parking and being resumed may show no reason */
     puts_(o, r->reason == GORT__WR_NONE ? "waiting"
                                         : gort__waitreason_str(r->reason));
-    if (r->addr) {
+    if (r->addr && r->reason == GORT__WR_IO) {
+      puts_(o, " fd "); /* the netpoller passes fd + 1 */
+      putu(o, (uint64_t)(uintptr_t)r->addr - 1);
+    } else if (r->addr) {
       puts_(o, " ");
       putp(o, r->addr);
     }

@@ -85,11 +85,11 @@ static int spawn(gort__sched *s, gort__lane *lane, gort__foreign *foreign,
     p_leave(m, p);
     return GORT_ENOMEM;
   }
-  g->id = next_goid(p);
-  g->fn = fn;
+  GORT__SET_RELAXED(g->id, next_goid(p));
+  GORT__SET_RELAXED(g->fn, fn);
   g->arg = arg;
-  g->lane = lane;
-  g->foreign = foreign;
+  GORT__SET_RELAXED(g->lane, lane);
+  GORT__SET_RELAXED(g->foreign, foreign);
   atomic_store_explicit(&g->refs, out ? 2 : 1, memory_order_relaxed);
   gort__lock_init(&g->cancel_lock, GORT__RANK_LEAF - 1);
   gort__timer_init(&g->timer, NULL, NULL);

@@ -17,10 +17,11 @@
  * wakep saw "someone spins" is never stranded. Rejected: waking an M for
  * every ready (thundering herd on 2 cores) and never parking (burns CPU).
  *
- * The idle wait: one M at a time (s->polling) sleeps without a P until the
- * earliest timer of all Ps; the rest park on their note until handed a P.
- * gort__timer_add wakes the sleeper when it adds an earlier deadline. The
- * netpoll issue replaces that futex sleep with the poller's wait.
+ * The idle wait: one M at a time (s->polling) blocks in the netpoller
+ * without a P until the earliest timer of all Ps, or a descriptor becomes
+ * ready; the rest park on their note until handed a P. gort__timer_add
+ * breaks the poller's wait when it adds an earlier deadline. An M about to
+ * steal looks at the poller first without blocking (Go's findrunnable).
  *
  * Parking and the race with wakeups: a goroutine that parks switches to g0
  * first; g0 publishes PS_PARKED only once the goroutine is off its stack.
@@ -51,7 +52,10 @@ void gort__fatal(const char *file, int line, const char *what)
   gort__os_die(buf);
 }
 
-__attribute__((noinline)) gort__m *gort__getm(void) { return gort__tls_m; }
+__attribute__((noinline)) gort__m *gort__getm(void)
+{
+  return gort__tls_m;
+}
 
 __attribute__((noinline)) gort__g *gort__getg(void)
 {
@@ -59,7 +63,10 @@ __attribute__((noinline)) gort__g *gort__getg(void)
   return m ? atomic_load_explicit(&m->curg, memory_order_relaxed) : NULL;
 }
 
-gort__sched *gort__sched_of(gort__g *g) { return g->sched; }
+gort__sched *gort__sched_of(gort__g *g)
+{
+  return g->sched;
+}
 
 uint32_t gort__fastrand(gort__m *m)
 {
@@ -148,7 +155,8 @@ gort__p *gort__pidleget(gort__sched *s)
   return p;
 }
 
-/* ---- Ms ------------------------------------------------------------------- */
+/* ---- Ms -------------------------------------------------------------------
+ */
 
 void gort__notewakeup(gort__m *m)
 {
@@ -288,9 +296,8 @@ void gort__wakep(gort__sched *s)
     return;
   if (atomic_load_explicit(&s->nmspinning, memory_order_seq_cst) != 0)
     return;
-  if (!atomic_compare_exchange_strong_explicit(&s->nmspinning, &z, 1,
-                                               memory_order_seq_cst,
-                                               memory_order_relaxed))
+  if (!atomic_compare_exchange_strong_explicit(
+          &s->nmspinning, &z, 1, memory_order_seq_cst, memory_order_relaxed))
     return;
   gort__startm(s, NULL, true);
 }
@@ -455,8 +462,7 @@ void gort__finish_deferred(gort__m *m, gort__g *d, int op)
                                  memory_order_acq_rel) == GORT__PS_NOTIFIED) {
       atomic_store_explicit(&d->parkstate, GORT__PS_RUNNING,
                             memory_order_relaxed);
-      atomic_store_explicit(&d->status, GORT__G_RUNNABLE,
-                            memory_order_release);
+      atomic_store_explicit(&d->status, GORT__G_RUNNABLE, memory_order_release);
       gort__runqput(p, d, true);
     }
   }
@@ -479,7 +485,8 @@ void gort__park(int reason, const void *what)
   atomic_store_explicit(&g->waitreason, GORT__WR_NONE, memory_order_relaxed);
 }
 
-/* ---- running a goroutine ---------------------------------------------------- */
+/* ---- running a goroutine ----------------------------------------------------
+ */
 
 static void requeue(gort__m *m, gort__p *p, gort__g *g, bool next)
 {
@@ -498,7 +505,7 @@ static void requeue(gort__m *m, gort__p *p, gort__g *g, bool next)
 static void g_free(gort__sched *s, gort__p *p, gort__g *g)
 {
   free(g->foreign);
-  g->foreign = NULL;
+  GORT__SET_RELAXED(g->foreign, NULL);
   gort__stack_free(s, p, g);
 }
 
@@ -555,10 +562,10 @@ again:
   atomic_store_explicit(&g->status, GORT__G_RUNNING, memory_order_relaxed);
   atomic_store_explicit(&m->curg, g, memory_order_release);
   if (p) {
-    atomic_store_explicit(&p->schedtick,
-                          atomic_load_explicit(&p->schedtick,
-                                               memory_order_relaxed) + 1,
-                          memory_order_relaxed);
+    atomic_store_explicit(
+        &p->schedtick,
+        atomic_load_explicit(&p->schedtick, memory_order_relaxed) + 1,
+        memory_order_relaxed);
     p_set(p, m, GORT__P_USER);
   }
   gort__tls_cancelled = &g->cancelled;
@@ -599,7 +606,8 @@ again:
   }
 }
 
-/* ---- finding work ------------------------------------------------------------ */
+/* ---- finding work
+ * ------------------------------------------------------------ */
 
 /* p's id is at or beyond maxprocs: hand everything it holds to others. */
 static void retirep(gort__m *m)
@@ -634,8 +642,9 @@ static bool deadlocked(gort__sched *s)
       atomic_load_explicit(&s->mainrec->state, memory_order_acquire) != 0)
     return false;
   if (atomic_load_explicit(&s->runqsize, memory_order_acquire) != 0 ||
-      atomic_load_explicit(&s->nblocking, memory_order_acquire) != 0)
-    return false;
+      atomic_load_explicit(&s->nblocking, memory_order_acquire) != 0 ||
+      gort__netpoll_waiters(s))
+    return false; /* Go too counts a network wait as a possible wake-up */
   for (i = 0; i < s->nallp; i++) {
     gort__p *p = s->allp[i];
     int st = GORT__PSTATE_STATUS(
@@ -674,20 +683,28 @@ static void report_deadlock(gort__sched *s)
   gort__os_futex_wake((uint32_t *)&s->mainrec->state, 1);
 }
 
-/* Sleeps without a P until the earliest timer (or until, if earlier and
- * not 0), or a gort__timer_add that moves the earliest deadline earlier. */
-static void pollwait(gort__sched *s, int64_t until2)
+/* Blocks in the poller without a P until the earliest timer (or until2,
+ * if earlier and not 0), a ready descriptor, or a gort__timer_add that
+ * moves the earliest deadline earlier (it breaks the wait: polluntil 0
+ * means "not yet known", which makes it break too). Events are left in b
+ * for the caller to dispatch once it holds a P. */
+static void pollwait(gort__sched *s, int64_t until2, gort__netbatch *b)
 {
-  uint32_t seq;
-  int64_t until;
+  int64_t until, timeout = -1;
   atomic_store_explicit(&s->polluntil, 0, memory_order_seq_cst);
-  seq = atomic_load_explicit(&s->pollseq, memory_order_seq_cst);
   until = gort__timers_earliest(s);
   if (until2 && until2 < until)
     until = until2;
   atomic_store_explicit(&s->polluntil, until, memory_order_seq_cst);
-  if (until != GORT__NEVER_WHEN && !atomic_load(&s->dead))
-    gort__os_futex_wait((uint32_t *)&s->pollseq, seq, until);
+  b->n = 0;
+  if (!atomic_load(&s->dead)) {
+    if (until != GORT__NEVER_WHEN) {
+      timeout = until - gort__nanotime();
+      if (timeout < 0)
+        timeout = 0;
+    }
+    gort__netpoll_fetch(s, timeout, b);
+  }
   atomic_store_explicit(&s->polling, 0, memory_order_seq_cst);
 }
 
@@ -725,37 +742,40 @@ static gort__g *findrunnable(gort__m *m)
   gort__g *g;
   int i, n;
 
-top:
-  {
-    gort__p *p = m->p;
-    int64_t now = gort__nanotime();
-    int busy;
-    gort__timers_run(p, now);
-    if ((g = gort__runqget(p)) != NULL)
-      return g;
-    if ((g = gort__globrunqget(s, p, 0)) != NULL)
-      return g;
-    n = atomic_load_explicit(&s->nprocs, memory_order_acquire);
-    busy = n - atomic_load_explicit(&s->npidle, memory_order_seq_cst);
-    if (m->spinning ||
-        2 * atomic_load_explicit(&s->nmspinning, memory_order_seq_cst) <
-            busy) {
-      if (!m->spinning) {
-        m->spinning = true;
-        atomic_fetch_add_explicit(&s->nmspinning, 1, memory_order_seq_cst);
-      }
-      if ((g = steal_work(m, p, now)) != NULL)
-        return g;
+top : {
+  gort__p *p = m->p;
+  int64_t now = gort__nanotime();
+  int busy;
+  gort__timers_run(p, now);
+  if ((g = gort__runqget(p)) != NULL)
+    return g;
+  if ((g = gort__globrunqget(s, p, 0)) != NULL)
+    return g;
+  /* the network, without blocking, unless an M is blocked in it */
+  if (gort__netpoll_waiters(s) &&
+      !atomic_load_explicit(&s->polling, memory_order_relaxed) &&
+      gort__netpoll_nonblock(s) > 0 && (g = gort__runqget(p)) != NULL)
+    return g;
+  n = atomic_load_explicit(&s->nprocs, memory_order_acquire);
+  busy = n - atomic_load_explicit(&s->npidle, memory_order_seq_cst);
+  if (m->spinning ||
+      2 * atomic_load_explicit(&s->nmspinning, memory_order_seq_cst) < busy) {
+    if (!m->spinning) {
+      m->spinning = true;
+      atomic_fetch_add_explicit(&s->nmspinning, 1, memory_order_seq_cst);
     }
-    /* Nothing. Give the P back, unless the global queue filled meanwhile. */
-    gort__lock_acquire(&s->lock);
-    if (atomic_load_explicit(&s->runqsize, memory_order_acquire) > 0) {
-      gort__lock_release(&s->lock);
-      goto top;
-    }
-    pidleput(s, releasep(m));
-    gort__lock_release(&s->lock);
+    if ((g = steal_work(m, p, now)) != NULL)
+      return g;
   }
+  /* Nothing. Give the P back, unless the global queue filled meanwhile. */
+  gort__lock_acquire(&s->lock);
+  if (atomic_load_explicit(&s->runqsize, memory_order_acquire) > 0) {
+    gort__lock_release(&s->lock);
+    goto top;
+  }
+  pidleput(s, releasep(m));
+  gort__lock_release(&s->lock);
+}
 
   if (m->spinning) {
     m->spinning = false;
@@ -794,10 +814,12 @@ top:
         grace = gort__nanotime() + DEADLOCK_GRACE;
       }
     }
-    if ((grace || gort__timers_earliest(s) != GORT__NEVER_WHEN) &&
+    if ((grace || gort__timers_earliest(s) != GORT__NEVER_WHEN ||
+         gort__netpoll_waiters(s)) &&
         !atomic_exchange_explicit(&s->polling, 1, memory_order_seq_cst)) {
       gort__p *p;
-      pollwait(s, grace);
+      gort__netbatch b;
+      pollwait(s, grace, &b);
       gort__lock_acquire(&s->lock);
       if (grace && gort__nanotime() >= grace && deadlocked(s) &&
           ticks_sum(s) == ticks)
@@ -812,13 +834,16 @@ top:
          * (whatever their owners are doing), readying onto our P */
         for (k = 0; k < n2; k++)
           gort__timers_run(s->allp[k], now);
+        gort__netpoll_dispatch(s, &b); /* onto our P */
         /* we leave the poller's post: if a P sits idle, its timers need
          * a sleeper again, so hand the post on (Go's wakep here) */
         if (atomic_load_explicit(&s->npidle, memory_order_seq_cst) > 0 &&
-            gort__timers_earliest(s) != GORT__NEVER_WHEN)
+            (gort__timers_earliest(s) != GORT__NEVER_WHEN ||
+             gort__netpoll_waiters(s)))
           gort__wakep(s);
         goto top;
       }
+      gort__netpoll_dispatch(s, &b); /* no P: the global queue, wakep */
     }
   }
   if (!stopm(m))
@@ -858,8 +883,8 @@ static void schedule(gort__m *m)
         return;
       continue;
     }
-    if (GORT__UNLIKELY(p->id >= atomic_load_explicit(&s->nprocs,
-                                                    memory_order_acquire))) {
+    if (GORT__UNLIKELY(
+            p->id >= atomic_load_explicit(&s->nprocs, memory_order_acquire))) {
       retirep(m);
       continue;
     }

@@ -23,6 +23,7 @@
 #define GORT_SCHED_SCHED_H
 
 #include "sched/runtime.h"
+#include "net/netpoll.h"
 
 #define GORT__RUNQ_SIZE 256
 #define GORT__MAXPROCS_LIMIT 1024
@@ -69,14 +70,8 @@ struct gort__g {
   gort__ctx ctx; /* saved context while not running */
   gort__sched *sched;
   gort__m *m; /* while running */
-  uint64_t id;
-  _Atomic int status;
   _Atomic uint32_t parkstate;
   int op; /* gort__gop, for g0 */
-  /* written by the goroutine, read by gort_dump from anywhere: relaxed */
-  _Atomic int waitreason;
-  const void *_Atomic waitwhat;
-  _Atomic int64_t waitsince;
   gort__waiter *_Atomic curwaiter; /* cancellable wait in progress */
   _Atomic uint32_t cancelbusy;      /* a canceller holds curwaiter's w */
   gort__lock cancel_lock;           /* one canceller at a time */
@@ -85,11 +80,8 @@ struct gort__g {
   _Atomic int refs;           /* running + handle */
   gort__timer timer;          /* sleep and deadlines */
   gort__waiter *timerwaiter;  /* the wait g.timer ends */
-  void (*fn)(void *);
   void *arg;
   gort__g *schedlink; /* run queues, free slot lists */
-  gort__lane *lane;
-  gort__foreign *foreign;
   /* the stack slot: [slot, slot+guard) guard, [stack_lo, g) stack */
   char *slot;
   char *stack_lo;
@@ -98,7 +90,25 @@ struct gort__g {
   uint32_t guarded; /* a guard page protects the slot */
   void *asan_fake;
   void *tsan_fiber;
+  /* ---- gort_dump (and shutdown) read these from any thread at any time,
+   * even while the slot is freed and reused: they are only ever written
+   * atomically (the plain-typed ones through GORT__SET_RELAXED; their
+   * owners may read them plainly), and slot_init's memset stops before
+   * them. Keep them last. */
+  _Atomic int status;
+  _Atomic int waitreason;       /* set by the goroutine as it parks */
+  const void *_Atomic waitwhat; /* the channel, lock word or fd */
+  _Atomic int64_t waitsince;    /* coarse ns */
+  uint64_t id;
+  void (*fn)(void *);
+  gort__lane *lane;
+  gort__foreign *foreign;
 };
+/* A relaxed atomic store to a plain-typed field that gort_dump may be
+ * reading from another thread (TSan then sees two atomic accesses). */
+#define GORT__SET_RELAXED(x, v)                                               \
+  atomic_store_explicit((_Atomic __typeof__(x) *)&(x), (v),                   \
+                        memory_order_relaxed)
 
 struct gort__m {
   gort__ctx g0ctx;
@@ -223,10 +233,11 @@ struct gort__sched {
   gort__mainrec *_Atomic mainrec;
   uint64_t maingen;
   gort__lane *lanes;
-  /* the idle wait: one M at a time sleeps until the earliest timer */
-  _Atomic uint32_t pollseq;
+  /* the idle wait: one M at a time (polling) blocks in the netpoller
+   * until the earliest timer; see lib/net/netpoll.h */
   _Atomic int polling;
   _Atomic int64_t polluntil;
+  struct gort__netpoller *netpoll;
   /* sysmon */
   gort__os_thread sysmon;
   _Atomic uint32_t sysmonnote;

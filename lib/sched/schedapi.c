@@ -122,6 +122,11 @@ static int sched_create(gort__sched **out, int maxprocs)
   if (maxprocs > GORT__MAXPROCS_LIMIT)
     maxprocs = GORT__MAXPROCS_LIMIT;
   gort__stack_init(s);
+  if ((r = gort__netpoll_init(s)) != 0) {
+    free(s->allp);
+    free(s);
+    return r;
+  }
   atomic_store(&s->coarse_now, gort__nanotime());
   gort__lock_acquire(&s->lock);
   r = procs_grow(s, maxprocs);
@@ -136,6 +141,7 @@ static int sched_create(gort__sched **out, int maxprocs)
       gort__timers_free(s->allp[i]);
       free(s->allp[i]);
     }
+    gort__netpoll_fini(s);
     free(s->allp);
     free(s);
     return r;
@@ -334,8 +340,7 @@ static void stop_ms(gort__sched *s)
     if (all_idle)
       break;
     /* an M in findrunnable or the poll sleep: nudge it towards stopm */
-    atomic_fetch_add(&s->pollseq, 1);
-    gort__os_futex_wake((uint32_t *)&s->pollseq, INT32_MAX);
+    gort__netpoll_break(s);
     gort__os_futex_wait((uint32_t *)&s->exitseq,
                         atomic_load(&s->exitseq),
                         gort__nanotime() + 1000 * 1000);
@@ -356,6 +361,7 @@ static void free_sched(gort__sched *s)
     free(s->allp[i]);
   }
   gort__stack_term(s);
+  gort__netpoll_fini(s);
   free(s->allp);
   free(s);
 }

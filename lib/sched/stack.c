@@ -156,11 +156,12 @@ static gort__g *slot_init(gort__sched *s, char *slot, size_t slot_size,
 {
   size_t ps = gort__os_pagesize();
   gort__g *g = (gort__g *)(slot + slot_size - g_size_rounded());
-  /* status is read by gort_dump and shutdown at any time: never by memset */
+  /* the fields from status on are read by gort_dump and shutdown at any
+   * time: never by memset. status is GORT__G_FREE already (stack_free, or
+   * a fresh or given-back page), and spawn sets id, fn, lane, foreign;
+   * the wait fields are only read while the goroutine waits. */
   memset(g, 0, offsetof(gort__g, status));
   atomic_store_explicit(&g->status, GORT__G_FREE, memory_order_relaxed);
-  memset((char *)g + offsetof(gort__g, status) + sizeof g->status, 0,
-         sizeof *g - offsetof(gort__g, status) - sizeof g->status);
   g->slot = slot;
   g->stack_lo = slot + ps;
   g->stack_size = (size_t)((char *)g - g->stack_lo) & ~(size_t)15;

@@ -103,6 +103,13 @@ static void *sysmon_main(void *arg)
       gort__wakep(s);
       did = true;
     }
+    /* descriptors nobody has looked at for 10 ms (every M busy running
+     * goroutines): poll them from here, readying onto the global queue */
+    if (gort__netpoll_waiters(s) &&
+        !atomic_load_explicit(&s->polling, memory_order_seq_cst) &&
+        now - gort__netpoll_lastpoll(s) > 10 * MS &&
+        gort__netpoll_nonblock(s) > 0)
+      did = true;
     idle = did ? 0 : idle + 1;
     if (now - last_trim > 100 * MS) {
       gort__stack_trim(s);

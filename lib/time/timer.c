@@ -141,10 +141,8 @@ static void timer_notify(gort__sched *s, int64_t when)
 {
   if (atomic_load_explicit(&s->polling, memory_order_seq_cst)) {
     int64_t until = atomic_load_explicit(&s->polluntil, memory_order_seq_cst);
-    if (until == 0 || when < until) {
-      atomic_fetch_add_explicit(&s->pollseq, 1, memory_order_seq_cst);
-      gort__os_futex_wake((uint32_t *)&s->pollseq, 1);
-    }
+    if (until == 0 || when < until)
+      gort__netpoll_break(s);
   } else {
     gort__wakep(s);
   }
