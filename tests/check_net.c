@@ -901,6 +901,60 @@ START_TEST(test_accepters)
 }
 END_TEST
 
+/* ---- Go's shutdown pattern ------------------------------------------------
+ * A server goroutine loops on gort_accept, closing each conn it gets, until
+ * accept fails; another goroutine closes the listener whenever it likes:
+ * often while the loop is between two calls, not inside one. The late call
+ * must return GORT_ECLOSED (the handle is kept, marked closed, for a while
+ * after close), never touch freed memory. Run under valgrind and ASan. */
+
+typedef struct loopsrv {
+  gort_listener *l;
+  _Atomic int accepted;
+  int last_rc;
+} loopsrv;
+
+static void loop_server(void *arg)
+{
+  loopsrv *ls = arg;
+  gort_conn *c;
+  int rc;
+  while ((rc = gort_accept(ls->l, &c, gt_long_deadline())) == 0) {
+    atomic_fetch_add(&ls->accepted, 1);
+    ASSERT_EQ(gort_conn_close(c), 0);
+  }
+  ls->last_rc = rc;
+}
+
+static void loopclose_body(void *arg)
+{
+  (void)arg;
+  int rounds = (int)SCALED(200);
+  for (int r = 0; r < rounds; r++) {
+    char addr[ADDRLEN];
+    loopsrv ls = {listen_tcp(addr), 0, 0};
+    gort_g *g = spawn(loop_server, &ls);
+    int n = 1 + r % 4;
+    for (int k = 0; k < n; k++) {
+      gort_conn *c = dial("tcp", addr);
+      ASSERT_EQ(gort_conn_close(c), 0);
+    }
+    if (r % 2)
+      relax(); /* sometimes let the loop catch up, sometimes not */
+    ASSERT_EQ(gort_listener_close(ls.l), 0);
+    ASSERT_EQ(gort_listener_close(ls.l), GORT_ECLOSED); /* a second close */
+    join(g);
+    ASSERT_EQ(ls.last_rc, GORT_ECLOSED);
+    ASSERT_LE(atomic_load(&ls.accepted), n);
+  }
+}
+
+START_TEST(test_accept_loop_close)
+{
+  run_body(_i == 2, _i == 0 ? 1 : 2, loopclose_body, NULL);
+}
+END_TEST
+
 /* ---- the descriptor-number reuse race ------------------------------------
  * A waits on X; X is closed and a new conn Y opened at once, which often
  * gets X's number; Y is made readable. A must come back with GORT_ECLOSED
@@ -2287,6 +2341,7 @@ static Suite *net_suite(void)
   tcase_add_loop_test(tc, test_close_blocked, 0, 2 * VK_NKIND);
   tcase_add_loop_test(tc, test_fd_reuse, 0, 2 * RU_NKIND);
   tcase_add_loop_test(tc, test_accepters, 0, 3);
+  tcase_add_loop_test(tc, test_accept_loop_close, 0, 3);
 
   tc = gt_tcase(s, "load", 180);
   tcase_add_loop_test(tc, test_duplex, 0, DX_NKIND + 1);
