@@ -91,7 +91,7 @@ bool gort__netpoll_waiters(gort__sched *s);
 /* Events fetched but not yet dispatched (lives on the polling M's stack). */
 typedef struct gort__netbatch {
   int n;
-  gort__pollev ev[64];
+  gort__pollev ev[128];
 } gort__netbatch;
 /* Waits up to timeout ns (-1 forever, 0 only looks) for readiness;
  * returns how many events b holds (0 after a timeout or a break). */
