@@ -901,6 +901,60 @@ START_TEST(test_accepters)
 }
 END_TEST
 
+/* ---- end of stream right behind the data ---------------------------------
+ * The peer writes a little and closes at once, so the data and the end of
+ * stream often arrive in one readiness edge. A short read must not make the
+ * next read wait for an edge that will never come (gort_read skips the
+ * read that would say EAGAIN after a short one, unless the peer hung up). */
+
+typedef struct eofsrv {
+  gort_listener *l;
+  int rounds;
+} eofsrv;
+
+static void eof_server(void *arg)
+{
+  eofsrv *ef = arg;
+  for (int r = 0; r < ef->rounds; r++) {
+    gort_conn *c = NULL;
+    ASSERT_EQ(gort_accept(ef->l, &c, gt_long_deadline()), 0);
+    ASSERT_EQ(gort_write(c, "hello", 5, gt_long_deadline()), 5);
+    if (r % 2)
+      ASSERT_EQ(gort_conn_shutdown(c, GORT_SHUT_WR), 0);
+    ASSERT_EQ(gort_conn_close(c), 0);
+  }
+}
+
+static void eof_body(void *arg)
+{
+  (void)arg;
+  char addr[ADDRLEN];
+  eofsrv ef = {listen_tcp(addr), (int)SCALED(300)};
+  gort_g *g = spawn(eof_server, &ef);
+  for (int r = 0; r < ef.rounds; r++) {
+    gort_conn *c = dial("tcp", addr);
+    char buf[256];
+    ssize_t got = 0, n;
+    /* the first read may return the data, then the next one must see
+     * the end promptly (a lost edge would hang until the deadline) */
+    while ((n = gort_read(c, buf + got, sizeof buf - (size_t)got,
+                          gt_long_deadline())) > 0)
+      got += n;
+    ASSERT_EQ(n, 0);
+    ASSERT_EQ(got, 5);
+    ASSERT_EQ(memcmp(buf, "hello", 5), 0);
+    ASSERT_EQ(gort_conn_close(c), 0);
+  }
+  join(g);
+  ASSERT_EQ(gort_listener_close(ef.l), 0);
+}
+
+START_TEST(test_eof_after_data)
+{
+  run_body(_i == 2, _i == 0 ? 1 : 2, eof_body, NULL);
+}
+END_TEST
+
 /* ---- Go's shutdown pattern ------------------------------------------------
  * A server goroutine loops on gort_accept, closing each conn it gets, until
  * accept fails; another goroutine closes the listener whenever it likes:
@@ -2342,6 +2396,7 @@ static Suite *net_suite(void)
   tcase_add_loop_test(tc, test_fd_reuse, 0, 2 * RU_NKIND);
   tcase_add_loop_test(tc, test_accepters, 0, 3);
   tcase_add_loop_test(tc, test_accept_loop_close, 0, 3);
+  tcase_add_loop_test(tc, test_eof_after_data, 0, 3);
 
   tc = gt_tcase(s, "load", 180);
   tcase_add_loop_test(tc, test_duplex, 0, DX_NKIND + 1);

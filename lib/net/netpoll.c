@@ -85,6 +85,7 @@ struct gort__pd {
   bool closing; /* under lock; mirrored in aclosing for fast paths */
   bool keepfd;  /* gort_fd_wait: the fd stays the caller's */
   _Atomic int aclosing;
+  _Atomic int hup; /* GORT__EV_HUP seen: sticky until recycled */
   _Atomic int refs;
   gort__sched *s;
   void (*fin)(void *arg);
@@ -206,6 +207,8 @@ static int pd_edge(gort__pd *pd, uint16_t seq, uint32_t ev,
     gort__lock_release(&pd->lock); /* a recycled pd: stale event */
     return 0;
   }
+  if (ev & GORT__EV_HUP) /* before any waiter wakes: it may look */
+    atomic_store_explicit(&pd->hup, 1, memory_order_release);
   if (pd->keepfd)
     ev = GORT__EV_READ; /* gort_fd_wait parks one waiter for any edge */
   for (k = 0; k < 2; k++) {
@@ -283,6 +286,7 @@ int gort__pd_open(gort__pd **out, gort__sched *s, int fd,
   pd->closing = false;
   pd->keepfd = false;
   atomic_store_explicit(&pd->aclosing, 0, memory_order_relaxed);
+  atomic_store_explicit(&pd->hup, 0, memory_order_relaxed);
   atomic_store_explicit(&pd->refs, 1, memory_order_relaxed);
   pd->s = s;
   pd->fin = fin;
@@ -426,6 +430,11 @@ void gort__pd_discard(gort__pd *pd)
   atomic_store_explicit(&pd->aclosing, 1, memory_order_release);
   gort__lock_release(&pd->lock);
   pd_unref(pd);
+}
+
+bool gort__pd_hup(gort__pd *pd)
+{
+  return atomic_load_explicit(&pd->hup, memory_order_acquire) != 0;
 }
 
 int gort__pd_fd(const gort__pd *pd)

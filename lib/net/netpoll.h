@@ -73,6 +73,9 @@ int gort__pd_close(gort__pd *pd);
 void gort__pd_discard(gort__pd *pd);
 
 int gort__pd_fd(const gort__pd *pd);
+/* Whether the poller has reported a hang-up or error on pd (sticky): an
+ * end of stream or error is pending that no further edge will announce. */
+bool gort__pd_hup(gort__pd *pd);
 gort__sched *gort__pd_sched(const gort__pd *pd);
 
 /* The scheduler a new descriptor should belong to: the calling goroutine's,

@@ -22,7 +22,10 @@
 /* Readiness bits in a gort__pollev. An error or hang-up condition on the
  * descriptor is reported as both READ and WRITE (the I/O call then tells
  * what happened), as Go does. */
-enum { GORT__EV_READ = 1, GORT__EV_WRITE = 2 };
+enum { GORT__EV_READ = 1, GORT__EV_WRITE = 2, GORT__EV_HUP = 4 };
+/* GORT__EV_HUP comes with READ and WRITE when the peer has shut down its
+ * side (EPOLLRDHUP, EV_EOF) or an error is pending: an end of stream a
+ * reader will see without any further edge. The netpoller keeps it. */
 
 typedef struct gort__pollev {
   uint64_t cookie; /* as given to gort__pb_open */

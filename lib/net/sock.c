@@ -359,6 +359,29 @@ static ssize_t sendto_op(int fd, void *arg)
   return n < 0 ? -errno : n;
 }
 
+/* A stream socket's read. After a short read the socket was empty, and
+ * data that comes later raises a new edge (the poller registers
+ * edge-triggered; epoll and kqueue report every arrival), so the next read
+ * waits for that edge instead of first trying a read that would only say
+ * EAGAIN: one system call less per message in a request-reply loop (nginx
+ * does the same under epoll). Not when the peer has hung up: its end of
+ * stream may have come with the data just read, in the same edge, and the
+ * next read must see it without waiting. Deadline 0 always tries. */
+static ssize_t stream_read(gort_conn *c, iobuf *b, int64_t deadline)
+{
+  ssize_t n = gort__pd_lock(c->pd, GORT_READ, deadline);
+  if (n < 0)
+    return n;
+  if (c->rdempty && deadline != 0 && !gort__pd_hup(c->pd) &&
+      (n = gort__pd_wait(c->pd, GORT_READ, deadline)) < 0)
+    goto out;
+  n = gort__sock_retry(c->pd, GORT_READ, deadline, read_op, b);
+  c->rdempty = n > 0 && (size_t)n < b->len;
+out:
+  gort__pd_unlock(c->pd, GORT_READ);
+  return n;
+}
+
 GORT_API ssize_t gort_read(gort_conn *c, void *buf, size_t len,
                            int64_t deadline)
 {
@@ -375,7 +398,9 @@ GORT_API ssize_t gort_read(gort_conn *c, void *buf, size_t len,
   b.buf = buf;
   b.len = len > MAXRW ? MAXRW : len;
   b.sock = c->sock;
-  return locked_io(c->pd, GORT_READ, deadline, read_op, &b);
+  if (!c->sock || !is_stream(c))
+    return locked_io(c->pd, GORT_READ, deadline, read_op, &b);
+  return stream_read(c, &b, deadline);
 }
 
 /* With the write lock held: all of buf, in as many sends as it takes on a

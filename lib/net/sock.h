@@ -37,6 +37,7 @@ struct gort_conn {
   gort__netinfo net; /* as named ("udp": AF_UNSPEC), to parse addresses */
   int family;        /* the socket's own */
   bool sock;         /* false: an adopted pipe, tty...: read() and write() */
+  bool rdempty;      /* the last stream read was short (under the read lock) */
 };
 
 struct gort_listener {

@@ -164,6 +164,8 @@ int gort__pb_poll(gort__pb *b, int64_t timeout, gort__pollev *evs, int max)
       r |= GORT__EV_WRITE;
     if (e & EPOLLERR)
       r |= GORT__EV_READ | GORT__EV_WRITE;
+    if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+      r |= GORT__EV_HUP;
     if (r) {
       evs[k].cookie = ev[i].data.u64;
       evs[k].events = r;

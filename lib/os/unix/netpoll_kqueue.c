@@ -393,7 +393,7 @@ static int wake_seen(gort__pb *b, const struct kevent *k)
 static uint32_t kev_events(const struct kevent *k)
 {
   if (k->flags & (EV_EOF | EV_ERROR))
-    return GORT__EV_READ | GORT__EV_WRITE;
+    return GORT__EV_READ | GORT__EV_WRITE | GORT__EV_HUP;
   if (k->filter == EVFILT_READ)
     return GORT__EV_READ;
   if (k->filter == EVFILT_WRITE)
