@@ -54,9 +54,6 @@
 #include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#if defined(__GLIBC__)
-#include <resolv.h>
-#endif
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -429,14 +426,6 @@ static void lookup(void *arg)
   job *j = arg;
   j->gai = getaddrinfo(j->hostname ? j->host : NULL,
                        j->port[0] != '\0' ? j->port : NULL, &j->hints, &j->res);
-#if defined(__GLIBC__)
-  /* glibc keeps this thread's resolver state (_res) attached to the
-   * resolv.conf it loaded until the thread exits; pool threads live as
-   * long as their scheduler, the default one until the process ends, and
-   * at exit that state reads as leaked. Detach it: the next lookup
-   * attaches the cached configuration again, cheaply. */
-  res_nclose(&_res);
-#endif
 }
 
 /* The detached goroutine: it alone may wait for getaddrinfo to end. */

@@ -41,14 +41,21 @@ void gort__fatal(const char *file, int line, const char *what)
     __attribute__((noreturn));
 
 /* One step of a short spin-wait for another thread's few instructions:
- * relax, and after 64 steps yield the CPU instead (the other thread may
- * have been preempted; spinning on would burn its time slice). */
+ * relax, after 64 steps yield the CPU instead (the other thread may have
+ * been preempted; spinning on would burn its time slice), and after 64
+ * yields sleep 50 us a step: a scheduler need not run the other thread
+ * when we yield (valgrind's default lock does not), but it must when we
+ * sleep. */
 static inline void gort__spin_step(int *spins)
 {
-  if (++*spins < 64)
+  if (++*spins < 64) {
     gort__os_relax();
-  else
+  } else if (*spins < 128) {
     gort__os_yield();
+  } else {
+    uint32_t nothing = 0;
+    gort__os_futex_wait(&nothing, 0, gort__os_now() + 50 * 1000);
+  }
 }
 
 /* ---- M-level locks (lib/sched/lock.c) ------------------------------------
