@@ -393,7 +393,10 @@ GORT_API int gort_listen_packet(gort_conn **out, const char *network,
  * GORT_EINVAL if it does not fit in len (with its NUL). */
 GORT_API int gort_listener_addr(gort_listener *l, char *buf, size_t len);
 GORT_API int gort_accept(gort_listener *l, gort_conn **out, int64_t deadline);
-/* Closes and frees l; accepters blocked on it return GORT_ECLOSED. */
+/* Closes and frees l; accepters blocked on it return GORT_ECLOSED, and so
+ * do calls made soon after (and a second close): a closed handle is kept,
+ * marked closed, until 1024 more have been closed, so a Go-style accept
+ * loop racing the close gets GORT_ECLOSED rather than freed memory. */
 GORT_API int gort_listener_close(gort_listener *l);
 /* "tcp" "tcp4" "tcp6" "udp" "udp4" "udp6" "unix" "unixgram". Names are
  * resolved with getaddrinfo on the blocking pool; each address is tried
@@ -413,7 +416,8 @@ GORT_API ssize_t gort_readfrom(gort_conn *c, void *buf, size_t len,
 GORT_API ssize_t gort_writeto(gort_conn *c, const void *buf, size_t len,
                                 const char *addr, int64_t deadline);
 /* Closes and frees c: goroutines blocked on it wake with GORT_ECLOSED; the
- * descriptor is closed once the last of them has left. */
+ * descriptor is closed once the last of them has left. Calls made soon
+ * after (and a second close) return GORT_ECLOSED, as for listeners. */
 GORT_API int gort_conn_close(gort_conn *c);
 #define GORT_SHUT_RD 0
 #define GORT_SHUT_WR 1
