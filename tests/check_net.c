@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -898,6 +899,47 @@ START_TEST(test_accepters)
 {
   memset(&ma, 0, sizeof ma);
   run_body(_i == 2, _i == 0 ? 1 : 2, accepters_body, NULL);
+}
+END_TEST
+
+/* ---- Go's TCP defaults ------------------------------------------------------
+ * Dialled and accepted TCP conns have Nagle off and keep-alive on, as Go's
+ * net package sets them; an adopted socket keeps whatever it had. */
+
+static int sockopt(gort_conn *c, int level, int name)
+{
+  int v = -1;
+  socklen_t len = sizeof v;
+  ASSERT_EQ(getsockopt((int)gort_conn_handle(c), level, name, &v, &len), 0);
+  return v;
+}
+
+static void tcpdef_body(void *arg)
+{
+  (void)arg;
+  char addr[ADDRLEN];
+  gort_listener *l = listen_tcp(addr);
+  gort_conn *d = dial("tcp", addr), *a = NULL;
+  ASSERT_EQ(gort_accept(l, &a, gt_long_deadline()), 0);
+  ASSERT_NE(sockopt(d, IPPROTO_TCP, TCP_NODELAY), 0);
+  ASSERT_NE(sockopt(a, IPPROTO_TCP, TCP_NODELAY), 0);
+  ASSERT_NE(sockopt(d, SOL_SOCKET, SO_KEEPALIVE), 0);
+  ASSERT_NE(sockopt(a, SOL_SOCKET, SO_KEEPALIVE), 0);
+  int sv[2];
+  gort_conn *p = NULL;
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  ASSERT_EQ(gort_conn_adopt(&p, sv[0]), 0);
+  ASSERT_EQ(sockopt(p, SOL_SOCKET, SO_KEEPALIVE), 0);
+  ASSERT_EQ(gort_conn_close(p), 0);
+  close(sv[1]);
+  ASSERT_EQ(gort_conn_close(a), 0);
+  ASSERT_EQ(gort_conn_close(d), 0);
+  ASSERT_EQ(gort_listener_close(l), 0);
+}
+
+START_TEST(test_tcp_defaults)
+{
+  run_body(0, 1, tcpdef_body, NULL);
 }
 END_TEST
 
@@ -2376,6 +2418,7 @@ static Suite *net_suite(void)
   tcase_add_test(tc, test_poller);
   tcase_add_loop_test(tc, test_addr, 0, 2);
   tcase_add_loop_test(tc, test_refused, 0, 2);
+  tcase_add_test(tc, test_tcp_defaults);
   tcase_add_loop_test(tc, test_ipv6, 0, 2);
   tcase_add_loop_test(tc, test_udp, 0, 2);
   tcase_add_loop_test(tc, test_unix, 0, 2);

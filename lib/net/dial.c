@@ -34,6 +34,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -61,11 +62,31 @@ static void listener_fin(void *arg)
   gort__sock_bury(l, listener_free);
 }
 
+#define KEEPALIVE_S 15 /* Go's default for dialled and accepted conns */
+
+/* Go's defaults for a TCP conn it dials or accepts: no Nagle delay, and
+ * keep-alive probes after 15 s idle, every 15 s. Best effort: a system
+ * without an option keeps its own default. */
+static void tcp_defaults(int fd)
+{
+  gort__sock_setopt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+  gort__sock_setopt(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
+#ifdef TCP_KEEPIDLE
+  gort__sock_setopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, KEEPALIVE_S);
+#endif
+#ifdef TCP_KEEPINTVL
+  gort__sock_setopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, KEEPALIVE_S);
+#endif
+}
+
 /* gort__conn_new for a socket; on failure fd is closed. */
 static int conn_wrap(gort_conn **out, int fd, const gort__netinfo *n,
                      int family)
 {
-  int rc = gort__conn_new(out, fd, n, family, true);
+  int rc;
+  if (n->socktype == SOCK_STREAM && (family == AF_INET || family == AF_INET6))
+    tcp_defaults(fd);
+  rc = gort__conn_new(out, fd, n, family, true);
   if (rc < 0)
     close(fd);
   return rc;
