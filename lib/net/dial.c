@@ -192,6 +192,16 @@ static void unbind(const gort__addr *a)
   unlink(path);
 }
 
+/* The socket of a gort_listen (socktype SOCK_STREAM) or gort_listen_packet
+ * (SOCK_DGRAM), bound to address. */
+static int open_bound(const char *network, const char *address, int socktype,
+                      gort__netinfo *n, gort__addr *a, int *fd)
+{
+  if (!address || gort__net_parse(network, n) < 0 || n->socktype != socktype)
+    return GORT_EINVAL;
+  return bind_addr(n, address, a, fd);
+}
+
 GORT_API int gort_listen(gort_listener **out, const char *network,
                          const char *address)
 {
@@ -201,9 +211,7 @@ GORT_API int gort_listen(gort_listener **out, const char *network,
   if (!out)
     return GORT_EINVAL;
   *out = NULL;
-  if (!address || gort__net_parse(network, &n) < 0 || n.socktype != SOCK_STREAM)
-    return GORT_EINVAL;
-  if ((rc = bind_addr(&n, address, &a, &fd)) < 0)
+  if ((rc = open_bound(network, address, SOCK_STREAM, &n, &a, &fd)) < 0)
     return rc;
   if (listen(fd, BACKLOG) < 0)
     rc = -errno;
@@ -225,9 +233,7 @@ GORT_API int gort_listen_packet(gort_conn **out, const char *network,
   if (!out)
     return GORT_EINVAL;
   *out = NULL;
-  if (!address || gort__net_parse(network, &n) < 0 || n.socktype != SOCK_DGRAM)
-    return GORT_EINVAL;
-  if ((rc = bind_addr(&n, address, &a, &fd)) < 0)
+  if ((rc = open_bound(network, address, SOCK_DGRAM, &n, &a, &fd)) < 0)
     return rc;
   rc = gort__conn_new(out, fd, &n, a.ss.ss_family, true);
   if (rc < 0) {

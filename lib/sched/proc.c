@@ -52,10 +52,7 @@ void gort__fatal(const char *file, int line, const char *what)
   gort__os_die(buf);
 }
 
-__attribute__((noinline)) gort__m *gort__getm(void)
-{
-  return gort__tls_m;
-}
+__attribute__((noinline)) gort__m *gort__getm(void) { return gort__tls_m; }
 
 __attribute__((noinline)) gort__g *gort__getg(void)
 {
@@ -63,10 +60,7 @@ __attribute__((noinline)) gort__g *gort__getg(void)
   return m ? atomic_load_explicit(&m->curg, memory_order_relaxed) : NULL;
 }
 
-gort__sched *gort__sched_of(gort__g *g)
-{
-  return g->sched;
-}
+gort__sched *gort__sched_of(gort__g *g) { return g->sched; }
 
 uint32_t gort__fastrand(gort__m *m)
 {
@@ -155,8 +149,7 @@ gort__p *gort__pidleget(gort__sched *s)
   return p;
 }
 
-/* ---- Ms -------------------------------------------------------------------
- */
+/* ---- Ms ------------------------------------------------------------------- */
 
 void gort__notewakeup(gort__m *m)
 {
@@ -296,8 +289,9 @@ void gort__wakep(gort__sched *s)
     return;
   if (atomic_load_explicit(&s->nmspinning, memory_order_seq_cst) != 0)
     return;
-  if (!atomic_compare_exchange_strong_explicit(
-          &s->nmspinning, &z, 1, memory_order_seq_cst, memory_order_relaxed))
+  if (!atomic_compare_exchange_strong_explicit(&s->nmspinning, &z, 1,
+                                               memory_order_seq_cst,
+                                               memory_order_relaxed))
     return;
   gort__startm(s, NULL, true);
 }
@@ -462,7 +456,8 @@ void gort__finish_deferred(gort__m *m, gort__g *d, int op)
                                  memory_order_acq_rel) == GORT__PS_NOTIFIED) {
       atomic_store_explicit(&d->parkstate, GORT__PS_RUNNING,
                             memory_order_relaxed);
-      atomic_store_explicit(&d->status, GORT__G_RUNNABLE, memory_order_release);
+      atomic_store_explicit(&d->status, GORT__G_RUNNABLE,
+                            memory_order_release);
       gort__runqput(p, d, true);
     }
   }
@@ -485,8 +480,7 @@ void gort__park(int reason, const void *what)
   atomic_store_explicit(&g->waitreason, GORT__WR_NONE, memory_order_relaxed);
 }
 
-/* ---- running a goroutine ----------------------------------------------------
- */
+/* ---- running a goroutine ---------------------------------------------------- */
 
 static void requeue(gort__m *m, gort__p *p, gort__g *g, bool next)
 {
@@ -562,10 +556,10 @@ again:
   atomic_store_explicit(&g->status, GORT__G_RUNNING, memory_order_relaxed);
   atomic_store_explicit(&m->curg, g, memory_order_release);
   if (p) {
-    atomic_store_explicit(
-        &p->schedtick,
-        atomic_load_explicit(&p->schedtick, memory_order_relaxed) + 1,
-        memory_order_relaxed);
+    atomic_store_explicit(&p->schedtick,
+                          atomic_load_explicit(&p->schedtick,
+                                               memory_order_relaxed) + 1,
+                          memory_order_relaxed);
     p_set(p, m, GORT__P_USER);
   }
   gort__tls_cancelled = &g->cancelled;
@@ -606,8 +600,7 @@ again:
   }
 }
 
-/* ---- finding work
- * ------------------------------------------------------------ */
+/* ---- finding work ------------------------------------------------------------ */
 
 /* p's id is at or beyond maxprocs: hand everything it holds to others. */
 static void retirep(gort__m *m)
@@ -742,40 +735,41 @@ static gort__g *findrunnable(gort__m *m)
   gort__g *g;
   int i, n;
 
-top : {
-  gort__p *p = m->p;
-  int64_t now = gort__nanotime();
-  int busy;
-  gort__timers_run(p, now);
-  if ((g = gort__runqget(p)) != NULL)
-    return g;
-  if ((g = gort__globrunqget(s, p, 0)) != NULL)
-    return g;
-  /* the network, without blocking, unless an M is blocked in it */
-  if (gort__netpoll_waiters(s) &&
-      !atomic_load_explicit(&s->polling, memory_order_relaxed) &&
-      gort__netpoll_nonblock(s) > 0 && (g = gort__runqget(p)) != NULL)
-    return g;
-  n = atomic_load_explicit(&s->nprocs, memory_order_acquire);
-  busy = n - atomic_load_explicit(&s->npidle, memory_order_seq_cst);
-  if (m->spinning ||
-      2 * atomic_load_explicit(&s->nmspinning, memory_order_seq_cst) < busy) {
-    if (!m->spinning) {
-      m->spinning = true;
-      atomic_fetch_add_explicit(&s->nmspinning, 1, memory_order_seq_cst);
-    }
-    if ((g = steal_work(m, p, now)) != NULL)
+top:
+  {
+    gort__p *p = m->p;
+    int64_t now = gort__nanotime();
+    int busy;
+    gort__timers_run(p, now);
+    if ((g = gort__runqget(p)) != NULL)
       return g;
-  }
-  /* Nothing. Give the P back, unless the global queue filled meanwhile. */
-  gort__lock_acquire(&s->lock);
-  if (atomic_load_explicit(&s->runqsize, memory_order_acquire) > 0) {
+    if ((g = gort__globrunqget(s, p, 0)) != NULL)
+      return g;
+    /* the network, without blocking, unless an M is blocked in it */
+    if (!atomic_load_explicit(&s->polling, memory_order_relaxed) &&
+        gort__netpoll_nonblock(s) > 0 && (g = gort__runqget(p)) != NULL)
+      return g;
+    n = atomic_load_explicit(&s->nprocs, memory_order_acquire);
+    busy = n - atomic_load_explicit(&s->npidle, memory_order_seq_cst);
+    if (m->spinning ||
+        2 * atomic_load_explicit(&s->nmspinning, memory_order_seq_cst) <
+            busy) {
+      if (!m->spinning) {
+        m->spinning = true;
+        atomic_fetch_add_explicit(&s->nmspinning, 1, memory_order_seq_cst);
+      }
+      if ((g = steal_work(m, p, now)) != NULL)
+        return g;
+    }
+    /* Nothing. Give the P back, unless the global queue filled meanwhile. */
+    gort__lock_acquire(&s->lock);
+    if (atomic_load_explicit(&s->runqsize, memory_order_acquire) > 0) {
+      gort__lock_release(&s->lock);
+      goto top;
+    }
+    pidleput(s, releasep(m));
     gort__lock_release(&s->lock);
-    goto top;
   }
-  pidleput(s, releasep(m));
-  gort__lock_release(&s->lock);
-}
 
   if (m->spinning) {
     m->spinning = false;
@@ -883,8 +877,8 @@ static void schedule(gort__m *m)
         return;
       continue;
     }
-    if (GORT__UNLIKELY(
-            p->id >= atomic_load_explicit(&s->nprocs, memory_order_acquire))) {
+    if (GORT__UNLIKELY(p->id >= atomic_load_explicit(&s->nprocs,
+                                                    memory_order_acquire))) {
       retirep(m);
       continue;
     }

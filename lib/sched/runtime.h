@@ -32,10 +32,10 @@
 
 /* A precondition is written twice: as a comment and as this assertion.
  * Always on: they guard invariants whose violation would corrupt memory. */
-#define gort__assert(cond)                                                     \
-  do {                                                                         \
-    if (GORT__UNLIKELY(!(cond)))                                               \
-      gort__fatal(__FILE__, __LINE__, #cond);                                  \
+#define gort__assert(cond)                                                    \
+  do {                                                                        \
+    if (GORT__UNLIKELY(!(cond)))                                              \
+      gort__fatal(__FILE__, __LINE__, #cond);                                 \
   } while (0)
 void gort__fatal(const char *file, int line, const char *what)
     __attribute__((noreturn));
@@ -69,23 +69,20 @@ enum gort__lockrank {
   GORT__RANK_SCHED = 10,  /* gort__sched.lock: idle lists, global runq */
   GORT__RANK_LANE = 20,   /* gort__lane.lock */
   GORT__RANK_BLOCKPOOL = 30,
-  GORT__RANK_CHAN = 35,    /* a channel (select takes several, by address) */
-  GORT__RANK_NETFD = 36,   /* a descriptor under the netpoller (gort__pd) */
+  GORT__RANK_CHAN = 35,   /* a channel (select takes several, by address) */
+  GORT__RANK_NETFD = 36,  /* a descriptor under the netpoller (gort__pd) */
   GORT__RANK_PDCACHE = 37, /* the free list of gort__pd */
-  GORT__RANK_PLOT = 40,    /* a parking-lot bucket */
-  GORT__RANK_TIMERS = 50,  /* a P's timer heap (two, while moving timers:
-                              retired P first, then allp[0]) */
-  GORT__RANK_STACKS = 60,  /* the stack pools */
-  GORT__RANK_LEAF = 100,   /* nothing is taken while this is held */
+  GORT__RANK_PLOT = 40,   /* a parking-lot bucket */
+  GORT__RANK_TIMERS = 50, /* a P's timer heap (two, while moving timers:
+                             retired P first, then allp[0]) */
+  GORT__RANK_STACKS = 60, /* the stack pools */
+  GORT__RANK_LEAF = 100,  /* nothing is taken while this is held */
 };
 typedef struct gort__lock {
   _Atomic uint32_t key; /* 0 unlocked, 1 locked, 2 locked with sleepers */
   uint32_t rank;
 } gort__lock;
-#define GORT__LOCK_INIT(rank)                                                  \
-  {                                                                            \
-    0, (rank)                                                                  \
-  }
+#define GORT__LOCK_INIT(rank) {0, (rank)}
 void gort__lock_init(gort__lock *l, uint32_t rank);
 void gort__lock_acquire(gort__lock *l);
 void gort__lock_release(gort__lock *l);
@@ -96,14 +93,9 @@ typedef struct gort__m gort__m;
 typedef struct gort__p gort__p;
 typedef struct gort__sched gort__sched;
 
-enum gort__waitstate {
-  GORT__W_WAITING = 0,
-  GORT__W_CLAIMED = 1,
-  GORT__W_DONE = 2
-};
+enum gort__waitstate { GORT__W_WAITING = 0, GORT__W_CLAIMED = 1, GORT__W_DONE = 2 };
 
-/* Wait reasons, printed by gort_dump. Keep in step with gort__waitreason_str.
- */
+/* Wait reasons, printed by gort_dump. Keep in step with gort__waitreason_str. */
 enum gort__waitreason {
   GORT__WR_NONE = 0,
   GORT__WR_SLEEP,
@@ -136,9 +128,9 @@ typedef struct gort__waiter {
   /* queue links (parking lot, channels) */
   struct gort__waiter *next, *prev;
   const void *key;
-  bool queued; /* still linked into its queue (under that queue's lock) */
-  bool lifo;   /* requested place at the front of the queue */
-  void *data;  /* what the queue owner wants (a channel element) */
+  bool queued;  /* still linked into its queue (under that queue's lock) */
+  bool lifo;    /* requested place at the front of the queue */
+  void *data;   /* what the queue owner wants (a channel element) */
 } gort__waiter;
 
 /* Sets up w for the calling goroutine or thread. */
@@ -156,7 +148,8 @@ void gort__waiter_finish(gort__waiter *w, int result, uintptr_t token);
  * deadline/cancel result means this wait claimed itself: w may still be
  * queued, and the caller must unlink it (w->queued, under the queue lock).
  * deadline GORT_NEVER: none. The caller has already handled deadline 0. */
-int gort__wait(gort__waiter *w, int64_t deadline, int reason, const void *what);
+int gort__wait(gort__waiter *w, int64_t deadline, int reason,
+               const void *what);
 /* Same, but cancellation does not end the wait (a lock that must be
  * re-taken, a blocking call whose work is under way). */
 int gort__wait_nocancel(gort__waiter *w, int64_t deadline, int reason,
@@ -177,7 +170,7 @@ static inline int gort__check_cancel(void)
 {
   const _Atomic uint32_t *p = gort__tls_cancelled;
   return p && atomic_load_explicit(p, memory_order_relaxed) ? GORT_ECANCELED
-                                                            : 0;
+                                                             : 0;
 }
 /* Whether a locker should spin rather than park now (Go's canSpin): more
  * than one CPU, other Ps busy enough that the holder may be running, and
@@ -204,8 +197,8 @@ typedef struct gort__park_opts {
   bool nocancel;
   int reason;
 } gort__park_opts;
-int gort__plot_park(const void *key, const gort__park_opts *o, int64_t deadline,
-                    uintptr_t *token);
+int gort__plot_park(const void *key, const gort__park_opts *o,
+                    int64_t deadline, uintptr_t *token);
 
 /* Wakes the first waiter on key that can still be claimed. Under the bucket
  * lock, calls cb(ctx, woke, more) (may be NULL) where woke says whether a

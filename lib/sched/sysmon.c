@@ -105,8 +105,7 @@ static void *sysmon_main(void *arg)
     }
     /* descriptors nobody has looked at for 10 ms (every M busy running
      * goroutines): poll them from here, readying onto the global queue */
-    if (gort__netpoll_waiters(s) &&
-        !atomic_load_explicit(&s->polling, memory_order_seq_cst) &&
+    if (!atomic_load_explicit(&s->polling, memory_order_seq_cst) &&
         now - gort__netpoll_lastpoll(s) > 10 * MS &&
         gort__netpoll_nonblock(s) > 0)
       did = true;
