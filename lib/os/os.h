@@ -34,6 +34,7 @@ int gort__os_thread_join(gort__os_thread t);
 void gort__os_thread_name(const char *name);
 int gort__os_ncpu(void);
 void gort__os_yield(void); /* the OS thread gives up its CPU */
+void gort__os_usleep(int64_t ns); /* a short sleep of the OS thread */
 void gort__os_relax(void); /* a spin-wait hint (pause/yield instruction) */
 
 /* ---- memory for stacks (lib/os/unix/mem_unix.c) ---- */

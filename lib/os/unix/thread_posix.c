@@ -8,6 +8,8 @@
  */
 #include "config.h"
 
+#include <time.h>
+
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -75,6 +77,14 @@ int gort__os_ncpu(void)
 }
 
 void gort__os_yield(void) { sched_yield(); }
+
+/* At least ns; the kernel's timer slack (50 us by default on Linux) may
+ * stretch it, as it does Go's usleep. An interrupted sleep just ends. */
+void gort__os_usleep(int64_t ns)
+{
+  struct timespec ts = {(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
+  nanosleep(&ts, NULL);
+}
 
 void gort__os_relax(void)
 {
