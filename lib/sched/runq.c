@@ -138,8 +138,19 @@ static uint32_t runqgrab(gort__p *p2, gort__g *_Atomic *ring, uint32_t start,
        * pauses (~1 us) instead let it be stolen on nearly every wakeup:
        * the pair ran on two Ms at once, contending for the channel lock,
        * at 2.5x the cost per item of one P. */
-      if (atomic_load_explicit(&p2->runnext, memory_order_relaxed) == next)
+      /* If p2 has scheduled meanwhile (its schedtick moved), its owner is
+       * busy switching between goroutines and takes runnext itself: a
+       * ping-pong pair re-fills runnext with the same goroutine every
+       * round trip, so "runnext is still next" alone would steal half of
+       * the pair and split it across two Ms. */
+      if (atomic_load_explicit(&p2->runnext, memory_order_relaxed) == next) {
+        uint32_t tick = atomic_load_explicit(&p2->schedtick,
+                                             memory_order_relaxed);
         gort__os_usleep(3000);
+        if (atomic_load_explicit(&p2->schedtick, memory_order_relaxed) !=
+            tick)
+          return 0;
+      }
       if (!atomic_compare_exchange_strong_explicit(&p2->runnext, &next, NULL,
                                                    memory_order_acq_rel,
                                                    memory_order_relaxed))
