@@ -23,8 +23,8 @@
 #
 # Environment:
 #   ECHO_TOOLS=<repo>/../shared/bench   where echo_measure.sh lives
-#   ECHO_SECONDS=3     length of one measurement
-#   ECHO_REPS=3        rounds per conns; each round measures every server
+#   ECHO_SECONDS=2     length of one measurement
+#   ECHO_REPS=5        rounds per conns; each round measures every server
 #                      once, in the opposite order to the round before
 #
 # How the ratios are made. This machine drifts between a fast and a slow
@@ -44,8 +44,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 cbin=${1:-$here}
 case $cbin in /*) ;; *) cbin=$(pwd)/$cbin ;; esac
 tools=${ECHO_TOOLS:-$here/../../shared/bench}
-secs=${ECHO_SECONDS:-3}
-reps=${ECHO_REPS:-3}
+secs=${ECHO_SECONDS:-2}
+reps=${ECHO_REPS:-5}
 conns_list=${ECHO_CONNS:-100 1000}
 
 echo "# echo: TCP echo servers, 64-byte messages, closed loop"
