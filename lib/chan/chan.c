@@ -27,44 +27,6 @@
 
 /* ---- sudog queues ---------------------------------------------------------- */
 
-void gort__sudogq_push(gort__sudogq *q, gort__sudog *sg)
-{
-  sg->next = NULL;
-  sg->prev = q->tail;
-  if (q->tail)
-    q->tail->next = sg;
-  else
-    q->head = sg;
-  q->tail = sg;
-  sg->queued = true;
-}
-
-void gort__sudogq_unlink(gort__sudogq *q, gort__sudog *sg)
-{
-  if (sg->prev)
-    sg->prev->next = sg->next;
-  else
-    q->head = sg->next;
-  if (sg->next)
-    sg->next->prev = sg->prev;
-  else
-    q->tail = sg->prev;
-  sg->next = sg->prev = NULL;
-  sg->queued = false;
-}
-
-gort__sudog *gort__sudogq_take(gort__sudogq *q)
-{
-  gort__sudog *sg;
-  while ((sg = q->head) != NULL) {
-    gort__sudogq_unlink(q, sg);
-    if (gort__waiter_claim(sg->w))
-      return sg;
-    /* timed out, cancelled, or another case of its select won */
-  }
-  return NULL;
-}
-
 void gort__sudog_wake(gort__sudog *sg)
 {
   gort__waiter_finish(sg->w, 0, (uintptr_t)sg->caseidx);
@@ -74,10 +36,35 @@ void gort__sudog_wake(gort__sudog *sg)
 
 static void *slot(gort__chan *c, size_t i) { return c->buf + i * c->elemsize; }
 
+/* Elements of 1, 2, 4, 8 or 16 bytes (ints, pointers, handles: nearly all
+ * of them) are copied with fixed-size memcpy, which the compiler turns into
+ * one load and one store; a call to the general memcpy cost a buffered
+ * send plus receive about 2 ns of ~23. */
 static void copy_elem(gort__chan *c, void *dst, const void *src)
 {
-  if (c->elemsize && dst)
+  if (!dst)
+    return;
+  switch (c->elemsize) {
+  case 0:
+    break;
+  case 1:
+    memcpy(dst, src, 1);
+    break;
+  case 2:
+    memcpy(dst, src, 2);
+    break;
+  case 4:
+    memcpy(dst, src, 4);
+    break;
+  case 8:
+    memcpy(dst, src, 8);
+    break;
+  case 16:
+    memcpy(dst, src, 16);
+    break;
+  default:
     memcpy(dst, src, c->elemsize);
+  }
 }
 
 static void zero_elem(gort__chan *c, void *dst)

@@ -47,11 +47,47 @@ struct gort__chan {
   _Atomic int64_t refs;
 };
 
-void gort__sudogq_push(gort__sudogq *q, gort__sudog *sg);
-void gort__sudogq_unlink(gort__sudogq *q, gort__sudog *sg);
+/* The queue operations are inline: every channel operation makes one or
+ * two of them. c->lock must be held for all three. */
+static inline void gort__sudogq_push(gort__sudogq *q, gort__sudog *sg)
+{
+  sg->next = NULL;
+  sg->prev = q->tail;
+  if (q->tail)
+    q->tail->next = sg;
+  else
+    q->head = sg;
+  q->tail = sg;
+  sg->queued = true;
+}
+
+static inline void gort__sudogq_unlink(gort__sudogq *q, gort__sudog *sg)
+{
+  if (sg->prev)
+    sg->prev->next = sg->next;
+  else
+    q->head = sg->next;
+  if (sg->next)
+    sg->next->prev = sg->prev;
+  else
+    q->tail = sg->prev;
+  sg->next = sg->prev = NULL;
+  sg->queued = false;
+}
+
 /* Dequeues the first sudog whose wait can still be claimed, and claims it.
- * Dead ones met on the way are unlinked. c->lock must be held. */
-gort__sudog *gort__sudogq_take(gort__sudogq *q);
+ * Dead ones met on the way (timed out, cancelled, or another case of their
+ * select won) are unlinked. */
+static inline gort__sudog *gort__sudogq_take(gort__sudogq *q)
+{
+  gort__sudog *sg;
+  while ((sg = q->head) != NULL) {
+    gort__sudogq_unlink(q, sg);
+    if (gort__waiter_claim(sg->w))
+      return sg;
+  }
+  return NULL;
+}
 
 /* With c->lock held: try to complete a send/receive without waiting.
  * Returns true if it completed (*res: 0 or GORT_EPIPE); then *wake is a

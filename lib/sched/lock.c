@@ -46,15 +46,12 @@ void gort__lock_init(gort__lock *l, uint32_t rank)
   l->rank = rank;
 }
 
-void gort__lock_acquire(gort__lock *l)
+/* v: what the first exchange found (1 or 2). */
+void gort__lock_acquire_slow(gort__lock *l, uint32_t v)
 {
-  uint32_t v, wait;
+  uint32_t wait;
   int i, j;
 
-  rank_push(l);
-  v = atomic_exchange_explicit(&l->key, 1, memory_order_acquire);
-  if (GORT__LIKELY(v == 0))
-    return;
   wait = v; /* keep 2 if a sleeper may exist, or we would lose its wakeup */
   for (;;) {
     for (i = 0; i < 4; i++) {
@@ -83,9 +80,25 @@ void gort__lock_acquire(gort__lock *l)
   }
 }
 
+void gort__lock_release_slow(gort__lock *l)
+{
+  gort__os_futex_wake((uint32_t *)&l->key, 1);
+}
+
+#if defined(GORT_DEBUG_LOCKS)
+void gort__lock_acquire(gort__lock *l)
+{
+  uint32_t v;
+  rank_push(l);
+  v = atomic_exchange_explicit(&l->key, 1, memory_order_acquire);
+  if (v != 0)
+    gort__lock_acquire_slow(l, v);
+}
+
 void gort__lock_release(gort__lock *l)
 {
   rank_pop(l);
   if (atomic_exchange_explicit(&l->key, 0, memory_order_release) == 2)
-    gort__os_futex_wake((uint32_t *)&l->key, 1);
+    gort__lock_release_slow(l);
 }
+#endif

@@ -19,7 +19,6 @@
 
 #define RQ_MASK (GORT__RUNQ_SIZE - 1)
 
-static bool runqputslow(gort__p *p, gort__g *g, uint32_t h, uint32_t t);
 
 bool gort__runqempty(gort__p *p)
 {
@@ -32,39 +31,9 @@ bool gort__runqempty(gort__p *p)
   }
 }
 
-/* Puts g on p's queue (front, as runnext, if next). Owner only. Returns
- * false if it had to spill to the global queue. */
-bool gort__runqput(gort__p *p, gort__g *g, bool next)
-{
-  if (next) {
-    gort__g *old = atomic_load_explicit(&p->runnext, memory_order_relaxed);
-    if (old == NULL) {
-      /* only the owner makes runnext non-NULL; stealers only clear a
-       * non-NULL one: an empty runnext can take a plain store */
-      atomic_store_explicit(&p->runnext, g, memory_order_release);
-      return true;
-    }
-    old = atomic_exchange_explicit(&p->runnext, g, memory_order_acq_rel);
-    if (old == NULL)
-      return true;
-    g = old; /* the previous runnext goes to the tail */
-  }
-  for (;;) {
-    uint32_t h = atomic_load_explicit(&p->runqhead, memory_order_acquire);
-    uint32_t t = atomic_load_explicit(&p->runqtail, memory_order_relaxed);
-    if (t - h < GORT__RUNQ_SIZE) {
-      atomic_store_explicit(&p->runq[t & RQ_MASK], g, memory_order_relaxed);
-      atomic_store_explicit(&p->runqtail, t + 1, memory_order_release);
-      return true;
-    }
-    if (runqputslow(p, g, h, t))
-      return false;
-  }
-}
-
 /* The ring is full: move half of it and g to the global queue in one
  * batch, so the next GORT__RUNQ_SIZE/2 puts are local again. */
-static bool runqputslow(gort__p *p, gort__g *g, uint32_t h, uint32_t t)
+bool gort__runqputslow(gort__p *p, gort__g *g, uint32_t h, uint32_t t)
 {
   gort__g *batch[GORT__RUNQ_SIZE / 2 + 1];
   uint32_t n = (t - h) / 2, i;
@@ -90,27 +59,6 @@ static bool runqputslow(gort__p *p, gort__g *g, uint32_t h, uint32_t t)
   atomic_fetch_add_explicit(&s->runqsize, n + 1, memory_order_release);
   gort__lock_release(&s->lock);
   return true;
-}
-
-gort__g *gort__runqget(gort__p *p)
-{
-  gort__g *next = atomic_load_explicit(&p->runnext, memory_order_relaxed);
-  if (next && atomic_compare_exchange_strong_explicit(
-                  &p->runnext, &next, NULL, memory_order_acq_rel,
-                  memory_order_relaxed))
-    return next;
-  for (;;) {
-    uint32_t h = atomic_load_explicit(&p->runqhead, memory_order_acquire);
-    uint32_t t = atomic_load_explicit(&p->runqtail, memory_order_relaxed);
-    gort__g *g;
-    if (t == h)
-      return NULL;
-    g = atomic_load_explicit(&p->runq[h & RQ_MASK], memory_order_relaxed);
-    if (atomic_compare_exchange_weak_explicit(&p->runqhead, &h, h + 1,
-                                              memory_order_release,
-                                              memory_order_relaxed))
-      return g;
-  }
 }
 
 /* Grabs half of p2's queue into batch (which is p's ring, starting at

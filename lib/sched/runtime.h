@@ -84,8 +84,28 @@ typedef struct gort__lock {
 } gort__lock;
 #define GORT__LOCK_INIT(rank) {0, (rank)}
 void gort__lock_init(gort__lock *l, uint32_t rank);
+void gort__lock_acquire_slow(gort__lock *l, uint32_t v);
+void gort__lock_release_slow(gort__lock *l);
+#if defined(GORT_DEBUG_LOCKS)
 void gort__lock_acquire(gort__lock *l);
 void gort__lock_release(gort__lock *l);
+#else
+/* The uncontended paths inline (a channel operation takes and drops a lock
+ * two to four times); lock.c has the rest. */
+static inline void gort__lock_acquire(gort__lock *l)
+{
+  uint32_t v = atomic_exchange_explicit(&l->key, 1, memory_order_acquire);
+  if (GORT__UNLIKELY(v != 0))
+    gort__lock_acquire_slow(l, v);
+}
+
+static inline void gort__lock_release(gort__lock *l)
+{
+  if (GORT__UNLIKELY(atomic_exchange_explicit(&l->key, 0,
+                                              memory_order_release) == 2))
+    gort__lock_release_slow(l);
+}
+#endif
 
 /* ---- Waiting ------------------------------------------------------------- */
 typedef struct gort__g gort__g;
@@ -140,7 +160,14 @@ void gort__waiter_init(gort__waiter *w);
 bool gort__waiter_wake(gort__waiter *w, int result, uintptr_t token);
 /* Claims w without waking it yet (for wakers that must finish bookkeeping
  * under a lock first). Follow with gort__waiter_finish. */
-bool gort__waiter_claim(gort__waiter *w);
+/* WAITING -> CLAIMED: true for exactly one caller. */
+static inline bool gort__waiter_claim(gort__waiter *w)
+{
+  uint32_t e = GORT__W_WAITING;
+  return atomic_compare_exchange_strong_explicit(
+      &w->state, &e, GORT__W_CLAIMED, memory_order_acq_rel,
+      memory_order_relaxed);
+}
 void gort__waiter_finish(gort__waiter *w, int result, uintptr_t token);
 
 /* Blocks until w is woken, the deadline passes (GORT_ETIMEDOUT) or the

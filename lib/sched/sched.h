@@ -301,8 +301,62 @@ gort__m *gort__m_alloc(gort__sched *s);
 void gort__notewakeup(gort__m *m);
 
 /* ---- runq.c ---- */
-bool gort__runqput(gort__p *p, gort__g *g, bool next);
-gort__g *gort__runqget(gort__p *p);
+bool gort__runqputslow(gort__p *p, gort__g *g, uint32_t h, uint32_t t);
+
+/* Puts g on p's queue (front, as runnext, if next). Owner only. Returns
+ * false if it had to spill to the global queue. Inline, with runqget:
+ * each is on every switch and every ready (runq.c has the design). */
+static inline bool gort__runqput(gort__p *p, gort__g *g, bool next)
+{
+  if (next) {
+    gort__g *old = atomic_load_explicit(&p->runnext, memory_order_relaxed);
+    if (old == NULL) {
+      /* only the owner makes runnext non-NULL; stealers only clear a
+       * non-NULL one: an empty runnext can take a plain store */
+      atomic_store_explicit(&p->runnext, g, memory_order_release);
+      return true;
+    }
+    old = atomic_exchange_explicit(&p->runnext, g, memory_order_acq_rel);
+    if (old == NULL)
+      return true;
+    g = old; /* the previous runnext goes to the tail */
+  }
+  for (;;) {
+    uint32_t h = atomic_load_explicit(&p->runqhead, memory_order_acquire);
+    uint32_t t = atomic_load_explicit(&p->runqtail, memory_order_relaxed);
+    if (t - h < GORT__RUNQ_SIZE) {
+      atomic_store_explicit(&p->runq[t & (GORT__RUNQ_SIZE - 1)], g,
+                            memory_order_relaxed);
+      atomic_store_explicit(&p->runqtail, t + 1, memory_order_release);
+      return true;
+    }
+    if (gort__runqputslow(p, g, h, t))
+      return false;
+  }
+}
+
+/* Takes runnext, else the ring's head. Owner only. */
+static inline gort__g *gort__runqget(gort__p *p)
+{
+  gort__g *next = atomic_load_explicit(&p->runnext, memory_order_relaxed);
+  if (next && atomic_compare_exchange_strong_explicit(
+                  &p->runnext, &next, NULL, memory_order_acq_rel,
+                  memory_order_relaxed))
+    return next;
+  for (;;) {
+    uint32_t h = atomic_load_explicit(&p->runqhead, memory_order_acquire);
+    uint32_t t = atomic_load_explicit(&p->runqtail, memory_order_relaxed);
+    gort__g *g;
+    if (t == h)
+      return NULL;
+    g = atomic_load_explicit(&p->runq[h & (GORT__RUNQ_SIZE - 1)],
+                             memory_order_relaxed);
+    if (atomic_compare_exchange_weak_explicit(&p->runqhead, &h, h + 1,
+                                              memory_order_release,
+                                              memory_order_relaxed))
+      return g;
+  }
+}
 bool gort__runqempty(gort__p *p);
 gort__g *gort__runqsteal(gort__p *p, gort__p *p2, bool stealnext);
 gort__g *gort__globrunqget(gort__sched *s, gort__p *p, int max);

@@ -32,14 +32,6 @@ void gort__waiter_init(gort__waiter *w)
   w->data = NULL;
 }
 
-bool gort__waiter_claim(gort__waiter *w)
-{
-  uint32_t e = GORT__W_WAITING;
-  return atomic_compare_exchange_strong_explicit(
-      &w->state, &e, GORT__W_CLAIMED, memory_order_acq_rel,
-      memory_order_relaxed);
-}
-
 void gort__waiter_finish(gort__waiter *w, int result, uintptr_t token)
 {
   gort__g *g = w->g;
