@@ -19,9 +19,12 @@
 static _Thread_local uint32_t held_rank[16];
 static _Thread_local int nheld;
 
+/* Only the first 16 ranks are kept (a select may hold a lock for every
+ * channel it names, all of one rank): deeper, compare with the 16th. */
 static void rank_push(gort__lock *l)
 {
-  if (nheld > 0 && held_rank[nheld - 1] > l->rank &&
+  int top = nheld < 16 ? nheld : 16;
+  if (top > 0 && held_rank[top - 1] > l->rank &&
       l->rank != GORT__RANK_LEAF)
     gort__fatal(__FILE__, __LINE__, "lock rank order violated");
   if (nheld < 16)
