@@ -118,11 +118,50 @@ GORT_API int gort_select(gort_case *cases, size_t n, int64_t deadline)
   for (i = 0; i < n; i++)
     if (cases[i].chan)
       st.lockorder[st.nlock++] = (gort__chan *)cases[i].chan;
-  qsort(st.lockorder, st.nlock, sizeof *st.lockorder, cmp_chan);
+  if (st.nlock <= SMALL) {
+    /* insertion sort: qsort's call overhead dominated small selects */
+    for (i = 1; i < st.nlock; i++) {
+      gort__chan *c = st.lockorder[i];
+      for (k = i; k > 0 && (uintptr_t)st.lockorder[k - 1] > (uintptr_t)c; k--)
+        st.lockorder[k] = st.lockorder[k - 1];
+      st.lockorder[k] = c;
+    }
+  } else {
+    qsort(st.lockorder, st.nlock, sizeof *st.lockorder, cmp_chan);
+  }
   for (i = 0, k = 0; i < st.nlock; i++)
     if (k == 0 || st.lockorder[k - 1] != st.lockorder[i])
       st.lockorder[k++] = st.lockorder[i];
   st.nlock = k;
+
+  /* pass 0: a buffered channel's case is tried under that channel's lock
+   * alone, in poll order. Usually one of them proceeds at once, and the
+   * select then never holds every lock at the same time, which is what
+   * made a select whose senders run on another thread fight them for
+   * the locks. Taking the first case that proceeds, in a random order, is
+   * still a uniform choice among the ready ones. Unbuffered cases are
+   * left to pass 1: they are ready only with a partner queued, and a miss
+   * here would cost a lock round trip for nothing. (cap never changes,
+   * so it is read without the lock.) */
+  for (i = 0; i < n; i++) {
+    gort_case *cs = &cases[st.pollorder[i]];
+    gort__chan *c = (gort__chan *)cs->chan;
+    bool done;
+    if (!c || c->cap == 0)
+      continue;
+    gort__lock_acquire(&c->lock);
+    if (cs->op == GORT_SEND)
+      done = gort__chan_trysend(c, cs->elem, &cs->result, &wake);
+    else
+      done = gort__chan_tryrecv(c, cs->elem, &cs->result, &wake);
+    gort__lock_release(&c->lock);
+    if (done) {
+      if (wake)
+        gort__sudog_wake(wake);
+      r = st.pollorder[i];
+      goto out;
+    }
+  }
 
   /* pass 1: anything ready? */
   lock_all(&st);
