@@ -1,10 +1,12 @@
 /*
  * select.c - gort_select (Go's selectgo).
  *
+ * 0. In a random order (so among ready cases each is chosen uniformly),
+ *    try each buffered channel's case under that channel's lock alone and
+ *    take the first that proceeds.
  * 1. Lock every distinct channel in address order (so two selects over
- *    overlapping channels can never deadlock), then look at the cases in a
- *    random order (so among ready cases each is chosen uniformly) and take
- *    the first that can proceed.
+ *    overlapping channels can never deadlock), then look at the cases in
+ *    the same random order and take the first that can proceed.
  * 2. If none can and the caller may wait, queue one sudog per case, all
  *    sharing one waiter, unlock, and wait. The first waker to claim the
  *    waiter decides the case and completes it (copying the value) before

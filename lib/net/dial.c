@@ -249,7 +249,7 @@ GORT_API int gort_listener_addr(gort_listener *l, char *buf, size_t len)
     return GORT_EINVAL;
   if (gort__sock_closed(&l->closed))
     return GORT_ECLOSED;
-  return gort__sock_name(l->pd, false, buf, len);
+  return gort__sock_name(l->pd, l, false, buf, len);
 }
 
 /* Only the first closer removes the socket file: a later listener may have
@@ -261,7 +261,7 @@ GORT_API int gort_listener_close(gort_listener *l)
     return GORT_EINVAL;
   if (atomic_exchange_explicit(&l->closed, 1, memory_order_acq_rel))
     return GORT_ECLOSED;
-  if ((rc = gort__pd_lock(l->pd, 0, GORT_NEVER)) < 0)
+  if ((rc = gort__pd_lock(l->pd, l, 0, GORT_NEVER)) < 0)
     return rc;
   rc = gort__pd_close(l->pd);
   if (rc == 0 && l->unlink_path)
@@ -373,7 +373,7 @@ GORT_API int gort_accept(gort_listener *l, gort_conn **out, int64_t deadline)
     return rc;
   if ((rc = gort__sock_entry(deadline)) < 0)
     return rc;
-  if ((rc = gort__pd_lock(l->pd, GORT_READ, deadline)) < 0)
+  if ((rc = gort__pd_lock(l->pd, l, GORT_READ, deadline)) < 0)
     return rc;
   fd = accept_fd(l->pd, deadline);
   n = l->net; /* l may be freed by the unlock if it was closed meanwhile */
@@ -419,7 +419,7 @@ static ssize_t connected_op(int fd, void *arg)
 static int connect_pd(gort__pd *pd, const gort__addr *a, int64_t deadline)
 {
   int rc, err = 0;
-  if ((rc = gort__pd_lock(pd, GORT_WRITE, deadline)) < 0)
+  if ((rc = gort__pd_lock(pd, NULL, GORT_WRITE, deadline)) < 0)
     return rc;
   if (connect(gort__pd_fd(pd), (const struct sockaddr *)&a->ss, a->len) < 0)
     err = errno;

@@ -287,7 +287,6 @@ int gort__pd_open(gort__pd **out, gort__sched *s, int fd,
   pd->keepfd = false;
   atomic_store_explicit(&pd->aclosing, 0, memory_order_relaxed);
   atomic_store_explicit(&pd->hup, 0, memory_order_relaxed);
-  atomic_store_explicit(&pd->refs, 1, memory_order_relaxed);
   pd->s = s;
   pd->fin = fin;
   pd->arg = arg;
@@ -296,6 +295,9 @@ int gort__pd_open(gort__pd **out, gort__sched *s, int fd,
     pd->d[k].w = NULL;
     pd->d[k].ready = false;
   }
+  /* last, with release: a late gort__pd_lock that takes a reference on
+   * this incarnation then sees its arg (and everything above) */
+  atomic_store_explicit(&pd->refs, 1, memory_order_release);
   gort__lock_release(&pd->lock);
   /* registered last: an event may arrive the moment this returns */
   tsan_release(pd);
@@ -326,10 +328,18 @@ static void pd_unref(gort__pd *pd)
     pd_finalize(pd);
 }
 
-int gort__pd_lock(gort__pd *pd, int mode, int64_t deadline)
+int gort__pd_lock(gort__pd *pd, const void *owner, int mode, int64_t deadline)
 {
-  int r;
-  atomic_fetch_add_explicit(&pd->refs, 1, memory_order_relaxed);
+  int r = atomic_load_explicit(&pd->refs, memory_order_relaxed);
+  do {
+    if (r == 0)
+      return GORT_ECLOSED; /* finished: waiting in the cache */
+  } while (!atomic_compare_exchange_weak_explicit(
+      &pd->refs, &r, r + 1, memory_order_acquire, memory_order_relaxed));
+  if (owner && pd->arg != owner) {
+    pd_unref(pd); /* recycled and open again for someone else */
+    return GORT_ECLOSED;
+  }
   if (atomic_load_explicit(&pd->aclosing, memory_order_acquire)) {
     pd_unref(pd);
     return GORT_ECLOSED;

@@ -17,7 +17,7 @@
  *
  * The usual operation, in sock.c:
  *
- *   if ((rc = gort__pd_lock(pd, GORT_READ, deadline)) < 0) return rc;
+ *   if ((rc = gort__pd_lock(pd, c, GORT_READ, deadline)) < 0) return rc;
  *   for (;;) {
  *     n = read(gort__pd_fd(pd), ...);
  *     if (n >= 0 || errno != EAGAIN) break;
@@ -49,8 +49,14 @@ int gort__pd_open(gort__pd **out, gort__sched *s, int fd,
  * mode 0 takes only the reference (getsockname, shutdown, close of a
  * listener...). Returns 0, or GORT_ECLOSED once the pd is closing,
  * GORT_ETIMEDOUT, GORT_EAGAIN (deadline 0) or GORT_ECANCELED; on failure
- * nothing is held. */
-int gort__pd_lock(gort__pd *pd, int mode, int64_t deadline);
+ * nothing is held.
+ *
+ * owner is the arg the pd was opened with (NULL: not checked). A call that
+ * raced its handle's close may reach a pd already finished and recycled,
+ * perhaps open again for another record: the reference is taken only while
+ * some are held (never from zero), and then only if the pd still belongs
+ * to owner; otherwise GORT_ECLOSED. */
+int gort__pd_lock(gort__pd *pd, const void *owner, int mode, int64_t deadline);
 /* Undoes one successful gort__pd_lock(pd, mode). May close and recycle pd:
  * do not touch it afterwards unless another reference is held. */
 void gort__pd_unlock(gort__pd *pd, int mode);

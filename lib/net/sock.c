@@ -191,7 +191,7 @@ static ssize_t pipe_write(int fd, const void *buf, size_t len)
 
 /* Runs op(fd, arg) until it says something other than EAGAIN or EINTR,
  * waiting for the next readiness edge in mode between tries. op returns a
- * count or -errno. The caller holds gort__pd_lock(pd, mode). */
+ * count or -errno. The caller holds gort__pd_lock(pd, owner, mode). */
 ssize_t gort__sock_retry(gort__pd *pd, int mode, int64_t deadline,
                          gort__sock_op op, void *arg)
 {
@@ -207,10 +207,11 @@ ssize_t gort__sock_retry(gort__pd *pd, int mode, int64_t deadline,
   }
 }
 
-static ssize_t locked_io(gort__pd *pd, int mode, int64_t deadline,
+static ssize_t locked_io(gort_conn *c, int mode, int64_t deadline,
                          gort__sock_op op, void *arg)
 {
-  ssize_t n = gort__pd_lock(pd, mode, deadline);
+  gort__pd *pd = c->pd;
+  ssize_t n = gort__pd_lock(pd, c, mode, deadline);
   if (n < 0)
     return n;
   n = gort__sock_retry(pd, mode, deadline, op, arg);
@@ -282,14 +283,15 @@ static int addr_fit(gort__addr *a, int family)
 }
 
 /* getsockname or getpeername, formatted into buf. */
-int gort__sock_name(gort__pd *pd, bool peer, char *buf, size_t len)
+int gort__sock_name(gort__pd *pd, const void *owner, bool peer, char *buf,
+                    size_t len)
 {
   gort__addr a;
   int rc, fd, err;
   if (!buf || len == 0)
     return GORT_EINVAL;
   buf[0] = '\0';
-  if ((rc = gort__pd_lock(pd, 0, GORT_NEVER)) < 0)
+  if ((rc = gort__pd_lock(pd, owner, 0, GORT_NEVER)) < 0)
     return rc;
   memset(&a, 0, sizeof a);
   a.len = sizeof a.ss;
@@ -370,7 +372,7 @@ static ssize_t sendto_op(int fd, void *arg)
  * next read must see it without waiting. Deadline 0 always tries. */
 static ssize_t stream_read(gort_conn *c, iobuf *b, int64_t deadline)
 {
-  ssize_t n = gort__pd_lock(c->pd, GORT_READ, deadline);
+  ssize_t n = gort__pd_lock(c->pd, c, GORT_READ, deadline);
   if (n < 0)
     return n;
   if (c->rdempty && deadline != 0 && !gort__pd_hup(c->pd) &&
@@ -400,7 +402,7 @@ GORT_API ssize_t gort_read(gort_conn *c, void *buf, size_t len,
   b.len = len > MAXRW ? MAXRW : len;
   b.sock = c->sock;
   if (!c->sock || !is_stream(c))
-    return locked_io(c->pd, GORT_READ, deadline, read_op, &b);
+    return locked_io(c, GORT_READ, deadline, read_op, &b);
   return stream_read(c, &b, deadline);
 }
 
@@ -435,7 +437,7 @@ GORT_API ssize_t gort_write(gort_conn *c, const void *buf, size_t len,
     return rc;
   if (len == 0 && is_stream(c))
     return 0;
-  if ((rc = gort__pd_lock(c->pd, GORT_WRITE, deadline)) < 0)
+  if ((rc = gort__pd_lock(c->pd, c, GORT_WRITE, deadline)) < 0)
     return rc;
   rc = write_all(c, buf, len, deadline);
   gort__pd_unlock(c->pd, GORT_WRITE);
@@ -462,7 +464,7 @@ GORT_API ssize_t gort_readfrom(gort_conn *c, void *buf, size_t len, char *addr,
   memset(&d, 0, sizeof d);
   d.buf = buf;
   d.len = len > MAXRW ? MAXRW : len;
-  n = locked_io(c->pd, GORT_READ, deadline, recvfrom_op, &d);
+  n = locked_io(c, GORT_READ, deadline, recvfrom_op, &d);
   if (n >= 0 && addr && addrlen && d.a.len > 0)
     gort__addr_format(&d.a, addr, addrlen);
   return n;
@@ -511,7 +513,7 @@ GORT_API ssize_t gort_writeto(gort_conn *c, const void *buf, size_t len,
     return n;
   d.buf = (void *)buf;
   d.len = len;
-  return locked_io(c->pd, GORT_WRITE, deadline, sendto_op, &d);
+  return locked_io(c, GORT_WRITE, deadline, sendto_op, &d);
 }
 
 /* ---- the rest of a conn ------------------------------------------------ */
@@ -547,7 +549,7 @@ GORT_API int gort_conn_shutdown(gort_conn *c, int how)
   }
   if (!c->sock)
     return GORT_ENOTSUP;
-  if ((rc = gort__pd_lock(c->pd, 0, GORT_NEVER)) < 0)
+  if ((rc = gort__pd_lock(c->pd, c, 0, GORT_NEVER)) < 0)
     return rc;
   rc = shutdown(gort__pd_fd(c->pd), h) < 0 ? -errno : 0;
   gort__pd_unlock(c->pd, 0);
@@ -561,7 +563,7 @@ GORT_API int gort_conn_local_addr(gort_conn *c, char *buf, size_t len)
     return GORT_EINVAL;
   if (gort__sock_closed(&c->closed))
     return GORT_ECLOSED;
-  return gort__sock_name(c->pd, false, buf, len);
+  return gort__sock_name(c->pd, c, false, buf, len);
 }
 
 GORT_API int gort_conn_peer_addr(gort_conn *c, char *buf, size_t len)
@@ -570,7 +572,7 @@ GORT_API int gort_conn_peer_addr(gort_conn *c, char *buf, size_t len)
     return GORT_EINVAL;
   if (gort__sock_closed(&c->closed))
     return GORT_ECLOSED;
-  return gort__sock_name(c->pd, true, buf, len);
+  return gort__sock_name(c->pd, c, true, buf, len);
 }
 
 /* -1 for NULL and for a conn being closed. */
@@ -578,7 +580,7 @@ GORT_API intptr_t gort_conn_handle(gort_conn *c)
 {
   intptr_t fd;
   if (!c || gort__sock_closed(&c->closed) ||
-      gort__pd_lock(c->pd, 0, GORT_NEVER) < 0)
+      gort__pd_lock(c->pd, c, 0, GORT_NEVER) < 0)
     return -1;
   fd = gort__pd_fd(c->pd);
   gort__pd_unlock(c->pd, 0);

@@ -74,7 +74,7 @@ int gort__sock_open(int family, const gort__netinfo *n, int *out);
 /* One try of an I/O call: a count, or -errno (-EAGAIN: would block). */
 typedef ssize_t (*gort__sock_op)(int fd, void *arg);
 /* Tries op until it says something other than EAGAIN or EINTR, waiting for
- * readiness in mode in between. The caller holds gort__pd_lock(pd, mode). */
+ * readiness in mode in between. The caller holds gort__pd_lock of mode. */
 ssize_t gort__sock_retry(gort__pd *pd, int mode, int64_t deadline,
                          gort__sock_op op, void *arg);
 
@@ -85,6 +85,7 @@ int gort__conn_new(gort_conn **out, int fd, const gort__netinfo *n, int family,
 
 /* getsockname (peer: getpeername) of pd's socket, formatted into buf:
  * 0, GORT_EINVAL if it does not fit, GORT_ENOTSUP for a non-socket. */
-int gort__sock_name(gort__pd *pd, bool peer, char *buf, size_t len);
+int gort__sock_name(gort__pd *pd, const void *owner, bool peer, char *buf,
+                    size_t len);
 
 #endif
