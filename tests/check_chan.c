@@ -31,40 +31,12 @@ static const int procs[] = {1, 2, 4};
 
 /* ---- helpers ------------------------------------------------------------- */
 
-/* Where spawn() puts goroutines: NULL (the current scheduler) when the body
- * runs as a goroutine, a scheduler of its own when it runs on the test's
- * plain thread. */
-static gort_sched *spawn_sched;
-
 static gort_chan *mkchan(size_t esz, size_t cap)
 {
   gort_chan *c = NULL;
   ASSERT_EQ(gort_chan_new(&c, esz, cap), 0);
   ASSERT_NOT_NULL(c);
   return c;
-}
-
-static gort_g *spawn(void (*fn)(void *), void *arg)
-{
-  gort_g *g = NULL;
-  ASSERT_EQ(gort_spawn(spawn_sched, fn, arg, 0, &g), 0);
-  ASSERT_NOT_NULL(g);
-  return g;
-}
-
-static void join(gort_g *g)
-{
-  ASSERT_EQ(gort_join(g, gt_long_deadline()), 0);
-  gort_g_release(g);
-}
-
-/* Gives the CPU away: a yield in a goroutine, sched_yield on a thread. */
-static void relax(void)
-{
-  if (gort_self())
-    gort_yield();
-  else
-    sched_yield();
 }
 
 /* Busy-waits: varies interleavings without sleeping. */
@@ -80,24 +52,6 @@ static uint64_t logrand(uint64_t *seed, int maxbits)
   uint64_t x = gt_rand(seed);
   int bits = (int)(x % (uint64_t)(maxbits + 1));
   return bits ? (x >> 8) & ((1ull << bits) - 1) : 0;
-}
-
-/* Runs body as a goroutine on a fresh scheduler with np Ps (on_thread 0),
- * or on the test's own plain thread with its goroutines on such a scheduler
- * (on_thread 1). */
-static void run_body(int on_thread, int np, void (*body)(void *), void *arg)
-{
-  if (!on_thread) {
-    spawn_sched = NULL;
-    gt_run_in(np, body, arg);
-    return;
-  }
-  gort_sched *s = NULL;
-  ASSERT_EQ(gort_sched_new(&s, np), 0);
-  spawn_sched = s;
-  body(arg);
-  spawn_sched = NULL;
-  ASSERT_EQ(gort_sched_shutdown(s, gt_long_deadline()), 0);
 }
 
 static int is_filled(const void *p, int byte, size_t n)
@@ -198,7 +152,7 @@ static void buffered_body(void *arg)
 
 START_TEST(test_buffered_basic)
 {
-  run_body(_i, 2, buffered_body, NULL);
+  gt_run_body(_i, 2, buffered_body, NULL);
 }
 END_TEST
 
@@ -259,15 +213,15 @@ static void nonblock_body(void *arg)
       a.c = c;
       a.esz = esz;
       a.rc = 1;
-      gort_g *g = spawn(nb_receiver, &a);
+      gort_g *g = gt_spawn(nb_receiver, &a);
       int64_t end = gt_long_deadline();
       int rc;
       while ((rc = gort_chan_send(c, in, 0)) == GORT_EAGAIN) {
         ASSERT_LT(gort_now(), end);
-        relax();
+        gt_relax();
       }
       ASSERT_EQ(rc, 0);
-      join(g);
+      gt_join(g);
       ASSERT_EQ(a.rc, 0);
       ASSERT_EQ(memcmp(a.got, in, esz), 0);
 
@@ -277,14 +231,14 @@ static void nonblock_body(void *arg)
       a.esz = esz;
       a.rc = 1;
       fill_pattern(a.val, esz, 77);
-      g = spawn(nb_sender, &a);
+      g = gt_spawn(nb_sender, &a);
       end = gt_long_deadline();
       while ((rc = gort_chan_recv(c, out, 0)) == GORT_EAGAIN) {
         ASSERT_LT(gort_now(), end);
-        relax();
+        gt_relax();
       }
       ASSERT_EQ(rc, 0);
-      join(g);
+      gt_join(g);
       ASSERT_EQ(a.rc, 0);
       ASSERT_EQ(memcmp(out, a.val, esz), 0);
 
@@ -317,7 +271,7 @@ static void nonblock_body(void *arg)
 /* _i: 0 in a goroutine, 1 on a plain thread */
 START_TEST(test_nonblock)
 {
-  run_body(_i, 2, nonblock_body, NULL);
+  gt_run_body(_i, 2, nonblock_body, NULL);
 }
 END_TEST
 
@@ -379,7 +333,7 @@ static void close_semantics_body(void *arg)
 
 START_TEST(test_close_semantics)
 {
-  run_body(_i, 2, close_semantics_body, NULL);
+  gt_run_body(_i, 2, close_semantics_body, NULL);
 }
 END_TEST
 
@@ -445,7 +399,7 @@ static void close_wakes_body(void *arg)
   for (int i = 0; i < N; i++) {
     args[i].w = w;
     args[i].i = i;
-    g[i] = spawn(cw_fn, &args[i]);
+    g[i] = gt_spawn(cw_fn, &args[i]);
   }
   ASSERT_TRUE(gt_await_ge(&w->started, N));
   for (int k = 0; k < 10; k++)
@@ -454,7 +408,7 @@ static void close_wakes_body(void *arg)
   ASSERT_EQ(gort_chan_close(w->d), 0);
   ASSERT_EQ(gort_chan_close(w->e), 0);
   for (int i = 0; i < N; i++)
-    join(g[i]);
+    gt_join(g[i]);
   for (int i = 0; i < CW_RECV + CW_SENDFULL + CW_SEND; i++)
     ASSERT_EQ(w->rc[i], GORT_EPIPE);
   for (int i = 0; i < CW_RECV; i++)
@@ -485,7 +439,7 @@ START_TEST(test_close_wakes_all)
   static cw_t w;
   memset(&w, 0, sizeof w);
   w.np = procs[_i];
-  run_body(0, procs[_i], close_wakes_body, &w);
+  gt_run_body(0, procs[_i], close_wakes_body, &w);
 }
 END_TEST
 
@@ -551,13 +505,13 @@ static void order_body(void *arg)
   for (int i = 0; i < 8; i++) {
     args[i].o = o;
     args[i].i = i;
-    g[i] = spawn(ord_receiver, &args[i]);
+    g[i] = gt_spawn(ord_receiver, &args[i]);
     ASSERT_TRUE(gt_await_ge(&o->parked, i + 1));
   }
   for (int64_t v = 0; v < 8; v++)
     ASSERT_EQ(gort_chan_send(o->c, &v, gt_long_deadline()), 0);
   for (int i = 0; i < 8; i++) {
-    join(g[i]);
+    gt_join(g[i]);
     ASSERT_EQ(o->rc[i], 0);
     ASSERT_EQ(o->got[i], i);
   }
@@ -565,7 +519,7 @@ static void order_body(void *arg)
   /* senders on an unbuffered channel */
   atomic_store(&o->parked, 0);
   for (int i = 0; i < 8; i++) {
-    g[i] = spawn(ord_sender, &args[i]);
+    g[i] = gt_spawn(ord_sender, &args[i]);
     ASSERT_TRUE(gt_await_ge(&o->parked, i + 1));
   }
   for (int64_t i = 0; i < 8; i++) {
@@ -574,7 +528,7 @@ static void order_body(void *arg)
     ASSERT_EQ(v, i);
   }
   for (int i = 0; i < 8; i++) {
-    join(g[i]);
+    gt_join(g[i]);
     ASSERT_EQ(o->rc[i], 0);
   }
   gort_chan_release(o->c);
@@ -586,7 +540,7 @@ static void order_body(void *arg)
     ASSERT_EQ(gort_chan_send(o->c, &v, 0), 0);
   atomic_store(&o->parked, 0);
   for (int i = 0; i < 8; i++) {
-    g[i] = spawn(ord_sender, &args[i]);
+    g[i] = gt_spawn(ord_sender, &args[i]);
     ASSERT_TRUE(gt_await_ge(&o->parked, i + 1));
   }
   ASSERT_U64_EQ(gort_chan_len(o->c), 2);
@@ -599,7 +553,7 @@ static void order_body(void *arg)
     ASSERT_U64_EQ(gort_chan_len(o->c), k < 8 ? 2 : (uint64_t)(9 - k));
   }
   for (int i = 0; i < 8; i++) {
-    join(g[i]);
+    gt_join(g[i]);
     ASSERT_EQ(o->rc[i], 0);
   }
   gort_chan_release(o->c);
@@ -609,7 +563,7 @@ START_TEST(test_arrival_order)
 {
   static ord_t o;
   memset(&o, 0, sizeof o);
-  run_body(0, 1, order_body, &o);
+  gt_run_body(0, 1, order_body, &o);
 }
 END_TEST
 
@@ -655,7 +609,7 @@ static void fifo_body(void *arg)
     s[i].n = per;
     s[i].rc = 0;
     next[i] = 0;
-    g[i] = spawn(fifo_sender, &s[i]);
+    g[i] = gt_spawn(fifo_sender, &s[i]);
   }
   for (int64_t k = 0; k < per * ns; k++) {
     uint64_t v = 0;
@@ -667,7 +621,7 @@ static void fifo_body(void *arg)
     next[id]++;
   }
   for (int i = 0; i < ns; i++) {
-    join(g[i]);
+    gt_join(g[i]);
     ASSERT_EQ(s[i].rc, 0);
     ASSERT_EQ(next[i], per);
   }
@@ -680,7 +634,7 @@ START_TEST(test_fifo)
   /* _i: cap {0, 1, 16} x senders {1, 8}; 2 Ps, and 4 for the last ones */
   static const size_t caps[] = {0, 1, 16};
   fifo_cfg cfg = {caps[_i % 3], _i / 3 % 2 ? 8 : 1};
-  run_body(0, _i >= 3 ? 4 : 2, fifo_body, &cfg);
+  gt_run_body(0, _i >= 3 ? 4 : 2, fifo_body, &cfg);
 }
 END_TEST
 
@@ -722,14 +676,14 @@ static void synch_fifo_body(void *arg)
     l[i].out = sig[i + 1];
     l[i].i = i;
     l[i].got = -1;
-    g[i] = spawn(fifo_link, &l[i]);
+    g[i] = gt_spawn(fifo_link, &l[i]);
   }
   ASSERT_EQ(gort_chan_send(sig[0], NULL, gt_long_deadline()), 0);
   for (int64_t i = 0; i < n; i++)
     ASSERT_EQ(gort_chan_send(ch, &i, gt_long_deadline()), 0);
   ASSERT_EQ(gort_chan_recv(sig[n], NULL, gt_long_deadline()), 0);
   for (int i = 0; i < n; i++) {
-    join(g[i]);
+    gt_join(g[i]);
     ASSERT_EQ(l[i].rc, 0);
     ASSERT_EQ(l[i].got, i);
   }
@@ -743,7 +697,7 @@ static void synch_fifo_body(void *arg)
 
 START_TEST(test_synch_fifo)
 {
-  run_body(0, procs[_i], synch_fifo_body, NULL);
+  gt_run_body(0, procs[_i], synch_fifo_body, NULL);
 }
 END_TEST
 
@@ -864,9 +818,9 @@ static void sieve_start(sieve_t *s, int sel, int64_t p, gort_chan *in,
   n->in = in;
   n->out = out;
   ASSERT_EQ(gort_wg_add(&s->wg, 1), 0);
-  ASSERT_EQ(
-      gort_spawn(spawn_sched, sel ? sieve_sel_fn : sieve_node_fn, n, 0, NULL),
-      0);
+  ASSERT_EQ(gort_spawn(gt_spawn_sched, sel ? sieve_sel_fn : sieve_node_fn, n, 0,
+                       NULL),
+            0);
 }
 
 typedef struct {
@@ -929,7 +883,7 @@ START_TEST(test_sieve)
   /* _i: procs {1,2,4} x {plain unbuffered, select + odd only, buffered} */
   static const sieve_cfg cfgs[] = {{0, 0, 0}, {1, 1, 0}, {0, 1, 4}};
   sieve_cfg cfg = cfgs[_i % 3];
-  run_body(0, procs[_i / 3], sieve_body, &cfg);
+  gt_run_body(0, procs[_i / 3], sieve_body, &cfg);
 }
 END_TEST
 
@@ -1114,7 +1068,7 @@ static void ps_node_start(ps_world *w, int kind, gort_chan *in0, gort_chan *in1,
   ASSERT_NOT_NULL(nd);
   *nd = (ps_node){w, kind, in0, in1, out0, out1, k};
   ASSERT_EQ(gort_wg_add(&w->wg, 1), 0);
-  ASSERT_EQ(gort_spawn(spawn_sched, ps_run, nd, 0, NULL), 0);
+  ASSERT_EQ(gort_spawn(gt_spawn_sched, ps_run, nd, 0, NULL), 0);
 }
 
 static gort_chan *ps_unary(ps_world *w, int kind, gort_chan *in, rat k)
@@ -1259,7 +1213,7 @@ START_TEST(test_powser)
 {
   /* _i: procs {1,2,4} x cap {0, 3} */
   size_t cap = _i % 2 ? 3 : 0;
-  run_body(0, procs[_i / 2], powser_body, &cap);
+  gt_run_body(0, procs[_i / 2], powser_body, &cap);
 }
 END_TEST
 
@@ -1315,19 +1269,19 @@ static void relay_body(void *arg)
     ch[i] = mkchan(sizeof(int64_t), cap);
   for (int i = 0; i < n; i++) {
     r[i] = (relay_t){ch[i], ch[i + 1], rounds, 1};
-    ASSERT_EQ(gort_spawn(spawn_sched, relay_fn, &r[i], 32768, &g[i]), 0);
+    ASSERT_EQ(gort_spawn(gt_spawn_sched, relay_fn, &r[i], 32768, &g[i]), 0);
   }
   feed_t f = {ch[0], rounds, 1};
-  gort_g *fg = spawn(feed_fn, &f);
+  gort_g *fg = gt_spawn(feed_fn, &f);
   for (int64_t k = 0; k < rounds; k++) {
     int64_t v = -1;
     ASSERT_EQ(gort_chan_recv(ch[n], &v, gt_long_deadline()), 0);
     ASSERT_EQ(v, k * 1000000 + n);
   }
-  join(fg);
+  gt_join(fg);
   ASSERT_EQ(f.rc, 0);
   for (int i = 0; i < n; i++) {
-    join(g[i]);
+    gt_join(g[i]);
     ASSERT_EQ(r[i].rc, 0);
   }
   for (int i = 0; i <= n; i++) {
@@ -1343,7 +1297,7 @@ START_TEST(test_relay_chain)
 {
   /* _i: 2 Ps unbuffered, 4 Ps unbuffered, 2 Ps cap 1 */
   size_t cap = _i == 2 ? 1 : 0;
-  run_body(0, _i == 1 ? 4 : 2, relay_body, &cap);
+  gt_run_body(0, _i == 1 ? 4 : 2, relay_body, &cap);
 }
 END_TEST
 
@@ -1412,12 +1366,12 @@ static void zero_size_body(void *arg)
   pp_t p = {mkchan(0, 0), mkchan(0, 0), (int)SCALED(5000), 1};
   ASSERT_U64_EQ(gort_chan_elem_size(p.ping), 0);
   ASSERT_EQ(gort_chan_send(p.ping, NULL, 0), GORT_EAGAIN);
-  gort_g *g = spawn(pp_fn, &p);
+  gort_g *g = gt_spawn(pp_fn, &p);
   for (int i = 0; i < p.n; i++) {
     ASSERT_EQ(gort_chan_send(p.ping, NULL, gt_long_deadline()), 0);
     ASSERT_EQ(gort_chan_recv(p.pong, NULL, gt_long_deadline()), 0);
   }
-  join(g);
+  gt_join(g);
   ASSERT_EQ(p.rc, 0);
 
   /* buffered: counting to cap, the element pointer is never touched */
@@ -1462,9 +1416,9 @@ static void zero_size_body(void *arg)
 
   /* a blocked signal receiver wakes on close */
   zwait_t z = {p.ping, 1, 0x33};
-  g = spawn(zwait_fn, &z);
+  g = gt_spawn(zwait_fn, &z);
   ASSERT_EQ(gort_chan_close(p.ping), 0);
-  join(g);
+  gt_join(g);
   ASSERT_EQ(z.rc, GORT_EPIPE);
   ASSERT_EQ(z.byte, 0x33);
   gort_chan_release(p.ping);
@@ -1477,9 +1431,9 @@ static void zero_size_body(void *arg)
   zs->iters = (int)SCALED(2000);
   gort_g *gs[16];
   for (int i = 0; i < 16; i++)
-    gs[i] = spawn(zsem_fn, zs);
+    gs[i] = gt_spawn(zsem_fn, zs);
   for (int i = 0; i < 16; i++)
-    join(gs[i]);
+    gt_join(gs[i]);
   ASSERT_EQ(atomic_load(&zs->errors), 0);
   ASSERT_LE(atomic_load(&zs->max), 4);
   ASSERT_GE(atomic_load(&zs->max), 1);
@@ -1490,7 +1444,7 @@ static void zero_size_body(void *arg)
 
 START_TEST(test_zero_size)
 {
-  run_body(_i % 2, _i < 2 ? 2 : 4, zero_size_body, NULL);
+  gt_run_body(_i % 2, _i < 2 ? 2 : 4, zero_size_body, NULL);
 }
 END_TEST
 
@@ -1562,7 +1516,7 @@ static void large_body(void *arg)
         ASSERT_U64_EQ(gort_chan_elem_size(p.c), size);
         big_t *b = malloc(size);
         ASSERT_NOT_NULL(b);
-        gort_g *g = spawn(big_producer, &p);
+        gort_g *g = gt_spawn(big_producer, &p);
         for (int k = 0; k < p.n; k++) {
           memset(b, 0xAA, size);
           if (sel) {
@@ -1576,7 +1530,7 @@ static void large_body(void *arg)
           ASSERT_U64_EQ(b->seq, (uint64_t)k);
           ASSERT_TRUE(big_ok(b, size));
         }
-        join(g);
+        gt_join(g);
         ASSERT_EQ(p.rc, 0);
         /* a closed large channel zeroes every byte */
         ASSERT_EQ(gort_chan_close(p.c), 0);
@@ -1592,7 +1546,7 @@ static void large_body(void *arg)
 
 START_TEST(test_large_elems)
 {
-  run_body(_i, 2, large_body, NULL);
+  gt_run_body(_i, 2, large_body, NULL);
 }
 END_TEST
 
@@ -1647,7 +1601,7 @@ static void deadlines_body(void *arg)
 
 START_TEST(test_deadlines)
 {
-  run_body(_i, 2, deadlines_body, NULL);
+  gt_run_body(_i, 2, deadlines_body, NULL);
 }
 END_TEST
 
@@ -1710,11 +1664,11 @@ static void cancel_body(void *arg)
   ASSERT_EQ(gort_chan_send(t->full, &v, 0), 0);
   ASSERT_EQ(gort_chan_send(t->val, &v, 0), 0);
   t->got = -1;
-  gort_g *g = spawn(cancel_victim, t);
+  gort_g *g = gt_spawn(cancel_victim, t);
   ASSERT_TRUE(gt_await_ge(&t->started, 1));
   /* with one P the victim has parked by now; with two it may be about to */
   ASSERT_EQ(gort_cancel(g), 0);
-  join(g);
+  gt_join(g);
   ASSERT_EQ(t->rc, GORT_ECANCELED);
   ASSERT_EQ(t->rc_val, GORT_ECANCELED);
   ASSERT_EQ(t->rc_room, GORT_ECANCELED);
@@ -1744,7 +1698,7 @@ START_TEST(test_cancel)
   static cancel_t t;
   memset(&t, 0, sizeof t);
   t.kind = _i % CK_NKIND;
-  run_body(0, _i < CK_NKIND ? 1 : 2, cancel_body, &t);
+  gt_run_body(0, _i < CK_NKIND ? 1 : 2, cancel_body, &t);
 }
 END_TEST
 
@@ -1801,35 +1755,35 @@ START_TEST(test_threads)
 {
   gort_sched *s = NULL;
   ASSERT_EQ(gort_sched_new(&s, 2), 0);
-  spawn_sched = s;
+  gt_spawn_sched = s;
   ASSERT_NULL(gort_self());
   int64_t n = SCALED(20000);
 
   for (size_t cap = 0; cap <= 8; cap += 8) {
     /* a goroutine sends, the thread receives */
     th_t a = {mkchan(sizeof(int64_t), cap), n, 1, 0};
-    gort_g *g = spawn(th_producer, &a);
+    gort_g *g = gt_spawn(th_producer, &a);
     for (int64_t k = 1; k <= n; k++) {
       int64_t v = 0;
       ASSERT_EQ(gort_chan_recv(a.c, &v, gt_long_deadline()), 0);
       ASSERT_EQ(v, k);
     }
-    join(g);
+    gt_join(g);
     ASSERT_EQ(a.rc, 0);
 
     /* the thread sends, a goroutine receives */
     th_t b = {a.c, n, 1, 0};
-    g = spawn(th_consumer, &b);
+    g = gt_spawn(th_consumer, &b);
     for (int64_t k = 1; k <= n; k++)
       ASSERT_EQ(gort_chan_send(a.c, &k, gt_long_deadline()), 0);
-    join(g);
+    gt_join(g);
     ASSERT_EQ(b.rc, 0);
     ASSERT_EQ(b.sum, n * (n + 1) / 2);
 
     /* the thread selects over two channels fed by goroutines */
     th_t p1 = {a.c, n / 2, 1, 0},
          p2 = {mkchan(sizeof(int64_t), cap), n / 2, 1, 0};
-    gort_g *g1 = spawn(th_producer, &p1), *g2 = spawn(th_producer, &p2);
+    gort_g *g1 = gt_spawn(th_producer, &p1), *g2 = gt_spawn(th_producer, &p2);
     int64_t next[2] = {1, 1}, v = 0;
     for (int64_t k = 0; k < n / 2 * 2; k++) {
       gort_case cs[2] = {{p1.c, GORT_RECV, &v, 1}, {p2.c, GORT_RECV, &v, 1}};
@@ -1839,18 +1793,18 @@ START_TEST(test_threads)
       ASSERT_EQ(v, next[r]);
       next[r]++;
     }
-    join(g1);
-    join(g2);
+    gt_join(g1);
+    gt_join(g2);
     ASSERT_EQ(next[0], n / 2 + 1);
     ASSERT_EQ(next[1], n / 2 + 1);
 
     /* the thread blocks in a receive that a goroutine's close ends */
     th_t cl = {p2.c, 0, 1, 0};
-    g = spawn(th_closer, &cl);
+    g = gt_spawn(th_closer, &cl);
     memset(&v, 0xAA, sizeof v);
     ASSERT_EQ(gort_chan_recv(p2.c, &v, gt_long_deadline()), GORT_EPIPE);
     ASSERT_EQ(v, 0);
-    join(g);
+    gt_join(g);
     ASSERT_EQ(cl.rc, 0);
     gort_chan_release(p2.c);
 
@@ -1859,9 +1813,9 @@ START_TEST(test_threads)
       ASSERT_EQ(gort_chan_send(a.c, &v, 0), 0);
     cl.c = a.c;
     cl.rc = 1;
-    g = spawn(th_closer, &cl);
+    g = gt_spawn(th_closer, &cl);
     ASSERT_EQ(gort_chan_send(a.c, &v, gt_long_deadline()), GORT_EPIPE);
-    join(g);
+    gt_join(g);
     ASSERT_EQ(cl.rc, 0);
     gort_chan_release(a.c);
 
@@ -1893,7 +1847,7 @@ START_TEST(test_threads)
   ASSERT_EQ(gort_chan_send(c, &v, 0), GORT_EAGAIN);
   gort_chan_release(c);
 
-  spawn_sched = NULL;
+  gt_spawn_sched = NULL;
   ASSERT_EQ(gort_sched_shutdown(s, gt_long_deadline()), 0);
 }
 END_TEST
@@ -1929,7 +1883,7 @@ START_TEST(test_threads_mixed)
 {
   gort_sched *s = NULL;
   ASSERT_EQ(gort_sched_new(&s, 2), 0);
-  spawn_sched = s;
+  gt_spawn_sched = s;
   int64_t n = SCALED(10000);
   gort_chan *c = mkchan(sizeof(int64_t), _i ? 4 : 0);
   /* 2 thread receivers, 2 goroutine receivers; 1 thread sender (this one)
@@ -1942,17 +1896,17 @@ START_TEST(test_threads_mixed)
   }
   pthread_t t1 = gt_thread(mix_thread_recv, &m[0]);
   pthread_t t2 = gt_thread(mix_thread_recv, &m[1]);
-  gort_g *g1 = spawn(mix_g_recv, &m[2]), *g2 = spawn(mix_g_recv, &m[3]);
+  gort_g *g1 = gt_spawn(mix_g_recv, &m[2]), *g2 = gt_spawn(mix_g_recv, &m[3]);
   th_t p1 = {c, n, 1, 0}, p2 = {c, n, 1, 0};
-  gort_g *s1 = spawn(th_producer, &p1), *s2 = spawn(th_producer, &p2);
+  gort_g *s1 = gt_spawn(th_producer, &p1), *s2 = gt_spawn(th_producer, &p2);
   for (int64_t k = 1; k <= 2 * n; k++)
     ASSERT_EQ(gort_chan_send(c, &k, gt_long_deadline()), 0);
   gt_thread_join(t1);
   gt_thread_join(t2);
-  join(g1);
-  join(g2);
-  join(s1);
-  join(s2);
+  gt_join(g1);
+  gt_join(g2);
+  gt_join(s1);
+  gt_join(s2);
   ASSERT_EQ(p1.rc, 0);
   ASSERT_EQ(p2.rc, 0);
   int64_t sum = 0;
@@ -1964,7 +1918,7 @@ START_TEST(test_threads_mixed)
   ASSERT_EQ(sum, 2 * (n * (n + 1) / 2) + 2 * n * (2 * n + 1) / 2);
   ASSERT_EQ(gort_chan_recv(c, NULL, 0), GORT_EAGAIN);
   gort_chan_release(c);
-  spawn_sched = NULL;
+  gt_spawn_sched = NULL;
   ASSERT_EQ(gort_sched_shutdown(s, gt_long_deadline()), 0);
 }
 END_TEST
@@ -2024,9 +1978,9 @@ static void refs_body(void *arg)
     ASSERT_EQ(gort_chan_send(c, &k, 0), 0);
   owner_t o = {c, 1, 0};
   gort_chan_retain(c);
-  gort_g *g = spawn(owner_fn, &o);
+  gort_g *g = gt_spawn(owner_fn, &o);
   gort_chan_release(c); /* ours; the goroutine's remains */
-  join(g);
+  gt_join(g);
   ASSERT_EQ(o.rc, 0);
   ASSERT_EQ(o.sum, 10);
 
@@ -2035,15 +1989,15 @@ static void refs_body(void *arg)
   c = mkchan(sizeof(int64_t), 8);
   gort_g *gs[8];
   for (int i = 0; i < 8; i++)
-    gs[i] = spawn(refs_hammer, c);
+    gs[i] = gt_spawn(refs_hammer, c);
   for (int i = 0; i < 8; i++)
-    join(gs[i]);
+    gt_join(gs[i]);
   gort_chan_release(c);
 }
 
 START_TEST(test_retain_release)
 {
-  run_body(0, 4, refs_body, NULL);
+  gt_run_body(0, 4, refs_body, NULL);
 }
 END_TEST
 
@@ -2150,10 +2104,10 @@ static void close_race_body(void *arg)
     for (int i = 0; i < NS + NR + NSEL; i++) {
       args[i].r = &r;
       args[i].id = i + 1;
-      g[i] = spawn(i < NS        ? cr_sender
-                   : i < NS + NR ? cr_receiver
-                                 : cr_selector,
-                   &args[i]);
+      g[i] = gt_spawn(i < NS        ? cr_sender
+                      : i < NS + NR ? cr_receiver
+                                    : cr_selector,
+                      &args[i]);
     }
     uint64_t x = gt_rand(&seed);
     if (x % 4 == 0)
@@ -2162,7 +2116,7 @@ static void close_race_body(void *arg)
       spin((x >> 8) % 20000);
     ASSERT_EQ(gort_chan_close(r.c), 0);
     for (int i = 0; i < NS + NR + NSEL; i++)
-      join(g[i]);
+      gt_join(g[i]);
     ASSERT_EQ(atomic_load(&r.errors), 0);
     ASSERT_EQ(atomic_load(&r.sent_n), atomic_load(&r.recv_n));
     ASSERT_EQ(atomic_load(&r.sent_h), atomic_load(&r.recv_h));
@@ -2173,7 +2127,7 @@ static void close_race_body(void *arg)
 
 START_TEST(test_close_race)
 {
-  run_body(0, _i ? 4 : 2, close_race_body, NULL);
+  gt_run_body(0, _i ? 4 : 2, close_race_body, NULL);
 }
 END_TEST
 
@@ -2260,17 +2214,17 @@ static void handoff_race_body(void *arg)
     else
       p.v = 1000 + round;
     h.deadline = gort_now() + (int64_t)logrand(&seed, 16);
-    gort_g *vg = spawn(victim_sends ? hv_victim_send : hv_victim_recv, &h);
+    gort_g *vg = gt_spawn(victim_sends ? hv_victim_send : hv_victim_recv, &h);
     if (round / 4 % 4 != 0) /* mostly: the victim is (about to be) parked */
       ASSERT_TRUE(gt_await_ge(&h.started, 1));
-    gort_g *pg = spawn(victim_sends ? hp_recv : hp_send, &p);
+    gort_g *pg = gt_spawn(victim_sends ? hp_recv : hp_send, &p);
     spin(logrand(&seed, 18));
     if (how == 0)
       ASSERT_EQ(gort_cancel(vg), 0);
-    join(vg);
+    gt_join(vg);
     if (h.rc == 0) {
       wins[victim_sends][0]++;
-      join(pg);
+      gt_join(pg);
       ASSERT_EQ(p.rc, 0);
       if (!victim_sends)
         ASSERT_EQ(h.got, 1000 + round);
@@ -2288,7 +2242,7 @@ static void handoff_race_body(void *arg)
         ASSERT_EQ(gort_chan_recv(h.c, &v, gt_long_deadline()), 0);
         ASSERT_EQ(v, 1000 + round);
       }
-      join(pg);
+      gt_join(pg);
       ASSERT_EQ(p.rc, 0);
       if (victim_sends)
         ASSERT_EQ(p.v, -5);
@@ -2310,7 +2264,7 @@ START_TEST(test_handoff_race)
 {
   /* _i: {cancel, deadline} x {2, 4 Ps} */
   int how = _i % 2;
-  run_body(0, _i < 2 ? 2 : 4, handoff_race_body, &how);
+  gt_run_body(0, _i < 2 ? 2 : 4, handoff_race_body, &how);
 }
 END_TEST
 
@@ -2345,9 +2299,9 @@ static void timed_pair_body(void *arg)
     int64_t now = gort_now();
     tt_t s = {c, now + (int64_t)logrand(&seed, 16), 1000 + round, 1};
     tt_t r = {c, now + (int64_t)logrand(&seed, 16), -1, 1};
-    gort_g *gs = spawn(tt_send, &s), *gr = spawn(tt_recv, &r);
-    join(gs);
-    join(gr);
+    gort_g *gs = gt_spawn(tt_send, &s), *gr = gt_spawn(tt_recv, &r);
+    gt_join(gs);
+    gt_join(gr);
     if (s.rc == 0) {
       both++;
       ASSERT_EQ(r.rc, 0);
@@ -2366,7 +2320,7 @@ static void timed_pair_body(void *arg)
 
 START_TEST(test_timed_pair_race)
 {
-  run_body(0, _i ? 4 : 2, timed_pair_body, NULL);
+  gt_run_body(0, _i ? 4 : 2, timed_pair_body, NULL);
 }
 END_TEST
 

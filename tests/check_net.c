@@ -51,33 +51,6 @@
 
 /* ---- helpers ------------------------------------------------------------- */
 
-/* Where spawn() puts goroutines: NULL (the current scheduler) when the body
- * runs as a goroutine, a scheduler of its own when it runs on the test's
- * plain thread. */
-static gort_sched *spawn_sched;
-
-static gort_g *spawn(void (*fn)(void *), void *arg)
-{
-  gort_g *g = NULL;
-  ASSERT_EQ(gort_spawn(spawn_sched, fn, arg, 0, &g), 0);
-  ASSERT_NOT_NULL(g);
-  return g;
-}
-
-static void join(gort_g *g)
-{
-  ASSERT_EQ(gort_join(g, gt_long_deadline()), 0);
-  gort_g_release(g);
-}
-
-static void relax(void)
-{
-  if (gort_self())
-    gort_yield();
-  else
-    sched_yield();
-}
-
 /* A short pause, only to let something happen sooner; never relied on. */
 static void nap(int64_t ns)
 {
@@ -87,24 +60,6 @@ static void nap(int64_t ns)
     struct timespec ts = {ns / 1000000000, ns % 1000000000};
     nanosleep(&ts, NULL);
   }
-}
-
-/* Runs body as a goroutine on a fresh scheduler with np Ps (on_thread 0),
- * or on the test's own plain thread with its goroutines on such a scheduler
- * (on_thread 1). */
-static void run_body(int on_thread, int np, void (*body)(void *), void *arg)
-{
-  if (!on_thread) {
-    spawn_sched = NULL;
-    gt_run_in(np, body, arg);
-    return;
-  }
-  gort_sched *s = NULL;
-  ASSERT_EQ(gort_sched_new(&s, np), 0);
-  spawn_sched = s;
-  body(arg);
-  spawn_sched = NULL;
-  ASSERT_EQ(gort_sched_shutdown(s, gt_long_deadline()), 0);
 }
 
 static uint64_t mix64(uint64_t x)
@@ -296,7 +251,7 @@ static void await_waiting(gort_g *g, _Atomic int64_t *started,
       ASSERT_TRUE(!"the goroutine never showed as parked in IO wait");
     }
     if (i < 10)
-      relax();
+      gt_relax();
     else
       nap(GT_US(200));
   }
@@ -428,11 +383,11 @@ static void echo_many_body(void *arg)
   ASSERT_EQ(gort_sema_new(&es.gate, ECHO_GATE), 0);
   ASSERT_EQ(gort_wg_add(&es.connected, es.n), 0);
   ASSERT_EQ(gort_wg_add(&es.clients, es.n), 0);
-  gort_g *acc = spawn(echo_acceptor, NULL);
+  gort_g *acc = gt_spawn(echo_acceptor, NULL);
   for (int i = 0; i < es.n; i++)
     ASSERT_EQ(gort_spawn(NULL, echo_client, (void *)(intptr_t)i, 0, NULL), 0);
   ASSERT_EQ(gort_wg_wait(&es.clients, gt_long_deadline()), 0);
-  join(acc);
+  gt_join(acc);
   ASSERT_EQ(gort_wg_wait(&es.handlers, gt_long_deadline()), 0);
   ASSERT_EQ(gort_listener_close(es.l), 0);
   gort_sema_free(es.gate);
@@ -455,7 +410,7 @@ START_TEST(test_echo_many)
   es.n = fit_fds((int)SCALED(_i == 0 ? 10000 : 1000), 2, "echo");
   if (es.n < 1)
     return;
-  run_body(0, _i == 0 ? 2 : 1, echo_many_body, NULL);
+  gt_run_body(0, _i == 0 ? 2 : 1, echo_many_body, NULL);
 }
 END_TEST
 
@@ -557,7 +512,7 @@ static void duplex_body(void *arg)
   int64_t t0 = gt_os_now();
   dx_dir aw = {a, 0xA11CE, total, 0}, br = {b, 0xA11CE, total, 0};
   dx_dir bw = {b, 0xB0B, total, 0}, ar = {a, 0xB0B, total, 0};
-  gort_g *g_bw = spawn(dx_writer, &bw), *g_br = spawn(dx_reader, &br);
+  gort_g *g_bw = gt_spawn(dx_writer, &bw), *g_br = gt_spawn(dx_reader, &br);
   if (kind == DX_THREADS) {
     /* a's reader and writer are plain threads on a goroutine's conn */
     pthread_t t_aw = gt_thread(dx_writer_thread, &aw);
@@ -565,12 +520,12 @@ static void duplex_body(void *arg)
     gt_thread_join(t_aw);
     gt_thread_join(t_ar);
   } else {
-    gort_g *g_aw = spawn(dx_writer, &aw), *g_ar = spawn(dx_reader, &ar);
-    join(g_aw);
-    join(g_ar);
+    gort_g *g_aw = gt_spawn(dx_writer, &aw), *g_ar = gt_spawn(dx_reader, &ar);
+    gt_join(g_aw);
+    gt_join(g_ar);
   }
-  join(g_bw);
-  join(g_br);
+  gt_join(g_bw);
+  gt_join(g_br);
   ASSERT_U64_EQ(aw.sum, br.sum);
   ASSERT_U64_EQ(bw.sum, ar.sum);
   close_conn(a);
@@ -584,7 +539,7 @@ static void duplex_body(void *arg)
 START_TEST(test_duplex)
 {
   int kind = _i % DX_NKIND;
-  run_body(0, _i < DX_NKIND ? 2 : 1, duplex_body, &kind);
+  gt_run_body(0, _i < DX_NKIND ? 2 : 1, duplex_body, &kind);
 }
 END_TEST
 
@@ -692,7 +647,7 @@ static void deadline_body(void *arg)
 START_TEST(test_deadlines)
 {
   /* 0: a goroutine with 1 P; 1: 2 Ps; 2: the test's plain thread */
-  run_body(_i == 2, _i == 0 ? 1 : 2, deadline_body, NULL);
+  gt_run_body(_i == 2, _i == 0 ? 1 : 2, deadline_body, NULL);
 }
 END_TEST
 
@@ -752,13 +707,13 @@ static void close_blocked_body(void *arg)
   if (kind == VK_ACCEPT) {
     v.l = listen_tcp(addr);
     v2 = v;
-    gort_g *g = spawn(v_accept, &v);
+    gort_g *g = gt_spawn(v_accept, &v);
     await_io_wait(g, &v.started);
-    g2 = spawn(v_accept, &v2);
+    g2 = gt_spawn(v_accept, &v2);
     await_waiting(g2, &v2.started, io_or_queued);
     ASSERT_EQ(gort_listener_close(v.l), 0);
-    join(g);
-    join(g2);
+    gt_join(g);
+    gt_join(g2);
     ASSERT_EQ(v.rc, GORT_ECLOSED);
     ASSERT_EQ(v2.rc, GORT_ECLOSED);
     ASSERT_NULL(v.got);
@@ -782,13 +737,13 @@ static void close_blocked_body(void *arg)
   }
   v2 = v;
   void (*fn)(void *) = kind == VK_READ ? v_read : v_write;
-  gort_g *g = spawn(fn, &v);
+  gort_g *g = gt_spawn(fn, &v);
   await_io_wait(g, &v.started);
-  g2 = spawn(fn, &v2);
+  g2 = gt_spawn(fn, &v2);
   await_waiting(g2, &v2.started, io_or_queued);
   close_conn(v.c);
-  join(g);
-  join(g2);
+  gt_join(g);
+  gt_join(g2);
   ASSERT_EQ(v.rc, GORT_ECLOSED);
   ASSERT_EQ(v2.rc, GORT_ECLOSED);
   /* the descriptor was really closed: the peer sees the end (after what
@@ -813,7 +768,7 @@ static void close_blocked_body(void *arg)
 START_TEST(test_close_blocked)
 {
   int kind = _i % VK_NKIND;
-  run_body(0, _i < VK_NKIND ? 1 : 2, close_blocked_body, &kind);
+  gt_run_body(0, _i < VK_NKIND ? 1 : 2, close_blocked_body, &kind);
 }
 END_TEST
 
@@ -871,13 +826,13 @@ static void accepters_body(void *arg)
   ma.l = listen_tcp(ma.addr);
   gort_g *acc[MA_ACCEPTERS];
   for (int k = 0; k < MA_ACCEPTERS; k++)
-    acc[k] = spawn(ma_accepter, (void *)(intptr_t)k);
+    acc[k] = gt_spawn(ma_accepter, (void *)(intptr_t)k);
   gort_g **cl = calloc((size_t)ma.n, sizeof *cl);
   ASSERT_NOT_NULL(cl);
   for (int i = 0; i < ma.n; i++)
-    cl[i] = spawn(ma_client, (void *)(intptr_t)i);
+    cl[i] = gt_spawn(ma_client, (void *)(intptr_t)i);
   for (int i = 0; i < ma.n; i++)
-    join(cl[i]);
+    gt_join(cl[i]);
   free(cl);
   ASSERT_TRUE(gt_await_ge(&ma.accepted, ma.n));
   for (int i = 0; i < ma.n; i++)
@@ -889,7 +844,7 @@ static void accepters_body(void *arg)
     await_waiting(acc[k], &one, io_or_queued);
   ASSERT_EQ(gort_listener_close(ma.l), 0);
   for (int k = 0; k < MA_ACCEPTERS; k++) {
-    join(acc[k]);
+    gt_join(acc[k]);
     ASSERT_EQ(ma.closed_rc[k], GORT_ECLOSED);
   }
   free((void *)ma.seen);
@@ -898,7 +853,7 @@ static void accepters_body(void *arg)
 START_TEST(test_accepters)
 {
   memset(&ma, 0, sizeof ma);
-  run_body(_i == 2, _i == 0 ? 1 : 2, accepters_body, NULL);
+  gt_run_body(_i == 2, _i == 0 ? 1 : 2, accepters_body, NULL);
 }
 END_TEST
 
@@ -939,7 +894,7 @@ static void tcpdef_body(void *arg)
 
 START_TEST(test_tcp_defaults)
 {
-  run_body(0, 1, tcpdef_body, NULL);
+  gt_run_body(0, 1, tcpdef_body, NULL);
 }
 END_TEST
 
@@ -972,7 +927,7 @@ static void eof_body(void *arg)
   (void)arg;
   char addr[ADDRLEN];
   eofsrv ef = {listen_tcp(addr), (int)SCALED(300)};
-  gort_g *g = spawn(eof_server, &ef);
+  gort_g *g = gt_spawn(eof_server, &ef);
   for (int r = 0; r < ef.rounds; r++) {
     gort_conn *c = dial("tcp", addr);
     char buf[256];
@@ -987,13 +942,13 @@ static void eof_body(void *arg)
     ASSERT_EQ(memcmp(buf, "hello", 5), 0);
     ASSERT_EQ(gort_conn_close(c), 0);
   }
-  join(g);
+  gt_join(g);
   ASSERT_EQ(gort_listener_close(ef.l), 0);
 }
 
 START_TEST(test_eof_after_data)
 {
-  run_body(_i == 2, _i == 0 ? 1 : 2, eof_body, NULL);
+  gt_run_body(_i == 2, _i == 0 ? 1 : 2, eof_body, NULL);
 }
 END_TEST
 
@@ -1029,17 +984,17 @@ static void loopclose_body(void *arg)
   for (int r = 0; r < rounds; r++) {
     char addr[ADDRLEN];
     loopsrv ls = {listen_tcp(addr), 0, 0};
-    gort_g *g = spawn(loop_server, &ls);
+    gort_g *g = gt_spawn(loop_server, &ls);
     int n = 1 + r % 4;
     for (int k = 0; k < n; k++) {
       gort_conn *c = dial("tcp", addr);
       ASSERT_EQ(gort_conn_close(c), 0);
     }
     if (r % 2)
-      relax(); /* sometimes let the loop catch up, sometimes not */
+      gt_relax(); /* sometimes let the loop catch up, sometimes not */
     ASSERT_EQ(gort_listener_close(ls.l), 0);
     ASSERT_EQ(gort_listener_close(ls.l), GORT_ECLOSED); /* a second close */
-    join(g);
+    gt_join(g);
     ASSERT_EQ(ls.last_rc, GORT_ECLOSED);
     ASSERT_LE(atomic_load(&ls.accepted), n);
   }
@@ -1047,7 +1002,7 @@ static void loopclose_body(void *arg)
 
 START_TEST(test_accept_loop_close)
 {
-  run_body(_i == 2, _i == 0 ? 1 : 2, loopclose_body, NULL);
+  gt_run_body(_i == 2, _i == 0 ? 1 : 2, loopclose_body, NULL);
 }
 END_TEST
 
@@ -1116,12 +1071,12 @@ static void reuse_body(void *arg)
     va.c = x.c;
     va.buf = abuf;
     va.len = va.want = sizeof abuf;
-    gort_g *ga = spawn(v_read, &va);
+    gort_g *ga = gt_spawn(v_read, &va);
     await_io_wait(ga, &va.started);
     close_conn(x.c);
     /* sometimes let A leave (and the number be freed) first */
     for (int k = (int)(gt_rand(&seed) % 4); k > 0; k--)
-      relax();
+      gt_relax();
     reuse_open(kind, l, addr, &y);
     if (gort_conn_handle(y.c) == xfd)
       reused++;
@@ -1130,11 +1085,11 @@ static void reuse_body(void *arg)
     vb.buf = bbuf;
     vb.len = sizeof bbuf;
     vb.want = strlen(msg);
-    gort_g *gb = spawn(v_read, &vb);
+    gort_g *gb = gt_spawn(v_read, &vb);
     reuse_poke(&x, "x-data");
     reuse_poke(&y, msg);
-    join(ga);
-    join(gb);
+    gt_join(ga);
+    gt_join(gb);
     ASSERT_EQ(va.rc, GORT_ECLOSED);
     ASSERT_EQ(vb.rc, (int64_t)strlen(msg));
     bbuf[vb.rc] = 0;
@@ -1152,7 +1107,7 @@ static void reuse_body(void *arg)
 START_TEST(test_fd_reuse)
 {
   int kind = _i % RU_NKIND;
-  run_body(0, _i < RU_NKIND ? 1 : 2, reuse_body, &kind);
+  gt_run_body(0, _i < RU_NKIND ? 1 : 2, reuse_body, &kind);
 }
 END_TEST
 
@@ -1231,10 +1186,10 @@ static void cancel_body(void *arg)
   }
   /* queued for the sticky accept (after the wait, for an accepter) */
   q = t->kind == CK_ACCEPT ? NULL : dial("tcp", t->addr);
-  gort_g *g = spawn(cancel_victim, t);
+  gort_g *g = gt_spawn(cancel_victim, t);
   await_io_wait(g, &t->started);
   ASSERT_EQ(gort_cancel(g), 0);
-  join(g);
+  gt_join(g);
   if (!q)
     q = dial("tcp", t->addr);
   ASSERT_EQ(t->rc, GORT_ECANCELED);
@@ -1270,7 +1225,7 @@ START_TEST(test_cancel)
   static cancel_t t;
   memset(&t, 0, sizeof t);
   t.kind = _i % CK_NKIND;
-  run_body(0, _i < CK_NKIND ? 1 : 2, cancel_body, &t);
+  gt_run_body(0, _i < CK_NKIND ? 1 : 2, cancel_body, &t);
 }
 END_TEST
 
@@ -1340,9 +1295,9 @@ static void emfile_body(void *arg)
   ASSERT_EQ(gort_listen(&l2, "tcp", "127.0.0.1:0"), GORT_EMFILE);
 
   /* descriptors come free while an accept waits: it serves again */
-  gort_g *g = spawn(em_freer, NULL);
+  gort_g *g = gt_spawn(em_freer, NULL);
   a = accept1(l);
-  join(g);
+  gt_join(g);
   ASSERT_EQ(atomic_load(&em.freed), 1);
   gort_conn *b = accept1(l);
   char la[ADDRLEN], lc1[ADDRLEN];
@@ -1376,7 +1331,7 @@ START_TEST(test_emfile)
     fprintf(stderr, "emfile: note: skipped under valgrind\n");
     return;
   }
-  run_body(0, _i == 0 ? 1 : 2, emfile_body, NULL);
+  gt_run_body(0, _i == 0 ? 1 : 2, emfile_body, NULL);
 }
 END_TEST
 
@@ -1474,10 +1429,10 @@ static void udp_body(void *arg)
   v.buf = buf;
   v.len = sizeof buf;
   v.want = 1;
-  gort_g *g = spawn(v_read, &v);
+  gort_g *g = gt_spawn(v_read, &v);
   await_io_wait(g, &v.started);
   ASSERT_EQ(gort_writeto(u1, "wake", 4, ad, gt_long_deadline()), 4);
-  join(g);
+  gt_join(g);
   ASSERT_EQ(v.rc, 4);
 
   /* a bad destination */
@@ -1492,7 +1447,7 @@ static void udp_body(void *arg)
 
 START_TEST(test_udp)
 {
-  run_body(_i == 1, 2, udp_body, NULL);
+  gt_run_body(_i == 1, 2, udp_body, NULL);
 }
 END_TEST
 
@@ -1607,7 +1562,7 @@ static void unix_body(void *arg)
 
 START_TEST(test_unix)
 {
-  run_body(_i == 1, 2, unix_body, NULL);
+  gt_run_body(_i == 1, 2, unix_body, NULL);
 }
 END_TEST
 
@@ -1627,7 +1582,7 @@ static void refused_body(void *arg)
 
 START_TEST(test_refused)
 {
-  run_body(_i == 1, 1, refused_body, NULL);
+  gt_run_body(_i == 1, 1, refused_body, NULL);
 }
 END_TEST
 
@@ -1703,7 +1658,7 @@ static void addr_body(void *arg)
 
 START_TEST(test_addr)
 {
-  run_body(_i == 1, 2, addr_body, NULL);
+  gt_run_body(_i == 1, 2, addr_body, NULL);
 }
 END_TEST
 
@@ -1767,7 +1722,7 @@ START_TEST(test_ipv6)
     fprintf(stderr, "ipv6: note: ::1 is not available here; skipped\n");
     return;
   }
-  run_body(_i == 1, 2, ipv6_body, NULL);
+  gt_run_body(_i == 1, 2, ipv6_body, NULL);
 }
 END_TEST
 
@@ -1815,7 +1770,7 @@ static void halfclose_body(void *arg)
 START_TEST(test_halfclose)
 {
   int unix_ = _i;
-  run_body(0, 2, halfclose_body, &unix_);
+  gt_run_body(0, 2, halfclose_body, &unix_);
 }
 END_TEST
 
@@ -1862,7 +1817,7 @@ static void reset_body(void *arg)
 
 START_TEST(test_reset)
 {
-  run_body(_i == 1, 2, reset_body, NULL);
+  gt_run_body(_i == 1, 2, reset_body, NULL);
 }
 END_TEST
 
@@ -1910,7 +1865,7 @@ START_TEST(test_sigpipe)
 {
   /* the default action, which kills: the library must never raise it */
   signal(SIGPIPE, SIG_DFL);
-  run_body(_i == 1, 2, sigpipe_body, NULL);
+  gt_run_body(_i == 1, 2, sigpipe_body, NULL);
 }
 END_TEST
 
@@ -1942,10 +1897,10 @@ static void adopt_body(void *arg)
   v.buf = buf;
   v.len = sizeof buf;
   v.want = 5;
-  gort_g *g = spawn(v_read, &v);
+  gort_g *g = gt_spawn(v_read, &v);
   await_io_wait(g, &v.started);
   write_str(b, "woken");
-  join(g);
+  gt_join(g);
   ASSERT_EQ(v.rc, 5);
   close_conn(a);
   close_conn(b);
@@ -1982,11 +1937,11 @@ static void adopt_body(void *arg)
   vw.c = w;
   vw.buf = bp;
   vw.len = big;
-  g = spawn(v_write, &vw);
+  g = gt_spawn(v_write, &vw);
   unsigned char *rb = malloc(big);
   ASSERT_NOT_NULL(rb);
   read_full(r, rb, big);
-  join(g);
+  gt_join(g);
   ASSERT_EQ(vw.rc, (int64_t)big);
   ASSERT_EQ(memcmp(bp, rb, big), 0);
   free(bp);
@@ -2030,7 +1985,7 @@ static void adopt_body(void *arg)
 
 START_TEST(test_adopt)
 {
-  run_body(_i == 1, 2, adopt_body, NULL);
+  gt_run_body(_i == 1, 2, adopt_body, NULL);
 }
 END_TEST
 
@@ -2088,13 +2043,13 @@ static void fd_wait_body(void *arg)
   /* woken by another goroutine, and by a plain thread */
   for (int by_thread = 0; by_thread < 2; by_thread++) {
     fdw f = {p[0], GORT_READ, 0, 0};
-    gort_g *g = spawn(fdw_fn, &f);
+    gort_g *g = gt_spawn(fdw_fn, &f);
     await_io_wait(g, &f.started);
     if (by_thread)
       gt_thread_join(gt_thread(write_byte_thread, (void *)(intptr_t)p[1]));
     else
       ASSERT_EQ(write(p[1], "g", 1), 1);
-    join(g);
+    gt_join(g);
     ASSERT_GT(f.rc, 0);
     ASSERT_TRUE(f.rc & GORT_READ);
     ASSERT_EQ(read(p[0], &c, 1), 1);
@@ -2130,14 +2085,14 @@ static void fd_wait_body(void *arg)
   dl = gort_now() + GT_MS(30);
   ASSERT_EQ(gort_fd_wait(p[1], GORT_WRITE, dl), GORT_ETIMEDOUT);
   fdw f = {p[1], GORT_WRITE, 0, 0};
-  gort_g *g = spawn(fdw_fn, &f);
+  gort_g *g = gt_spawn(fdw_fn, &f);
   await_io_wait(g, &f.started);
   while (filled > 0) {
     ssize_t n = read(p[0], chunk, sizeof chunk);
     ASSERT_GT(n, 0);
     filled -= (size_t)n;
   }
-  join(g);
+  gt_join(g);
   ASSERT_GT(f.rc, 0);
   ASSERT_TRUE(f.rc & GORT_WRITE);
 
@@ -2170,7 +2125,7 @@ static void fd_wait_body(void *arg)
 START_TEST(test_fd_wait)
 {
   /* 0, 1: goroutines with 1 and 2 Ps; 2: the test's plain thread */
-  run_body(_i == 2, _i == 0 ? 1 : 2, fd_wait_body, NULL);
+  gt_run_body(_i == 2, _i == 0 ? 1 : 2, fd_wait_body, NULL);
 }
 END_TEST
 
@@ -2404,7 +2359,7 @@ static void invalid_body(void *arg)
 
 START_TEST(test_invalid)
 {
-  run_body(_i == 1, 1, invalid_body, NULL);
+  gt_run_body(_i == 1, 1, invalid_body, NULL);
 }
 END_TEST
 

@@ -29,28 +29,12 @@ static const int procs[] = {1, 2, 4};
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static gort_sched *spawn_sched; /* see run_body */
-
 static gort_chan *mkchan(size_t esz, size_t cap)
 {
   gort_chan *c = NULL;
   ASSERT_EQ(gort_chan_new(&c, esz, cap), 0);
   ASSERT_NOT_NULL(c);
   return c;
-}
-
-static gort_g *spawn(void (*fn)(void *), void *arg)
-{
-  gort_g *g = NULL;
-  ASSERT_EQ(gort_spawn(spawn_sched, fn, arg, 0, &g), 0);
-  ASSERT_NOT_NULL(g);
-  return g;
-}
-
-static void join(gort_g *g)
-{
-  ASSERT_EQ(gort_join(g, gt_long_deadline()), 0);
-  gort_g_release(g);
 }
 
 static void spin(uint64_t n)
@@ -74,23 +58,6 @@ static uint64_t mix64(uint64_t x)
   x *= 0xc4ceb9fe1a85ec53ull;
   x ^= x >> 33;
   return x;
-}
-
-/* Runs body as a goroutine on a fresh scheduler (on_thread 0), or on the
- * test's own plain thread with its goroutines on such a scheduler. */
-static void run_body(int on_thread, int np, void (*body)(void *), void *arg)
-{
-  if (!on_thread) {
-    spawn_sched = NULL;
-    gt_run_in(np, body, arg);
-    return;
-  }
-  gort_sched *s = NULL;
-  ASSERT_EQ(gort_sched_new(&s, np), 0);
-  spawn_sched = s;
-  body(arg);
-  spawn_sched = NULL;
-  ASSERT_EQ(gort_sched_shutdown(s, gt_long_deadline()), 0);
 }
 
 static int is_filled(const void *p, int byte, size_t n)
@@ -187,7 +154,7 @@ static void nil_body(void *arg)
 
 START_TEST(test_nil_channels)
 {
-  run_body(_i, 2, nil_body, NULL);
+  gt_run_body(_i, 2, nil_body, NULL);
 }
 END_TEST
 
@@ -210,12 +177,12 @@ static void forever_fn(void *arg)
 static void forever_body(void *arg)
 {
   forever_t *f = arg;
-  gort_g *g = spawn(forever_fn, f);
+  gort_g *g = gt_spawn(forever_fn, f);
   ASSERT_TRUE(gt_await_ge(&f->started, 1));
   gort_sleep(GT_MS(5)); /* it stays blocked */
   ASSERT_EQ(gort_join(g, 0), GORT_EAGAIN);
   ASSERT_EQ(gort_cancel(g), 0);
-  join(g);
+  gt_join(g);
   ASSERT_EQ(f->rc, GORT_ECANCELED);
   ASSERT_EQ(f->rc2, GORT_ECANCELED);
 }
@@ -224,7 +191,7 @@ START_TEST(test_nil_forever)
 {
   static forever_t f;
   memset(&f, 0, sizeof f);
-  run_body(0, procs[_i], forever_body, &f);
+  gt_run_body(0, procs[_i], forever_body, &f);
 }
 END_TEST
 
@@ -319,7 +286,7 @@ static void ready_body(void *arg)
 
 START_TEST(test_ready)
 {
-  run_body(_i, 2, ready_body, NULL);
+  gt_run_body(_i, 2, ready_body, NULL);
 }
 END_TEST
 
@@ -435,7 +402,7 @@ static void combos_body(void *arg)
 
 START_TEST(test_combinations)
 {
-  run_body(_i, 2, combos_body, NULL);
+  gt_run_body(_i, 2, combos_body, NULL);
 }
 END_TEST
 
@@ -472,7 +439,7 @@ static void wake_body(void *arg)
   memset(&w->ea, 0xAA, sizeof w->ea);
   memset(&w->eb, 0xAA, sizeof w->eb);
   w->ec = 333;
-  gort_g *g = spawn(wake_selector, w);
+  gort_g *g = gt_spawn(wake_selector, w);
   ASSERT_TRUE(gt_await_ge(&w->started, 1));
   int64_t v = 0;
   const int64_t junk = (int64_t)0xAAAAAAAAAAAAAAAAull;
@@ -496,7 +463,7 @@ static void wake_body(void *arg)
     ASSERT_EQ(gort_chan_close(w->c), 0);
     break;
   }
-  join(g);
+  gt_join(g);
   const int want[W_NWAYS] = {0, 1, 2, 1, 2};
   ASSERT_EQ(w->rc, want[w->way]);
   for (int i = 0; i < 4; i++)
@@ -523,7 +490,7 @@ START_TEST(test_wake)
   static wake_t w;
   memset(&w, 0, sizeof w);
   w.way = _i % W_NWAYS;
-  run_body(0, _i < W_NWAYS ? 1 : 2, wake_body, &w);
+  gt_run_body(0, _i < W_NWAYS ? 1 : 2, wake_body, &w);
 }
 END_TEST
 
@@ -576,7 +543,7 @@ static void many_body(void *arg)
     if (on_thread)
       t = gt_thread(many_selector_thread, m);
     else
-      g = spawn(many_selector, m);
+      g = gt_spawn(many_selector, m);
     ASSERT_TRUE(gt_await_ge(&m->started, 1));
     int k = (round * 7) % 50;
     int64_t v = 5000 + round;
@@ -585,7 +552,7 @@ static void many_body(void *arg)
       if (on_thread)
         gt_thread_join(t);
       else
-        join(g);
+        gt_join(g);
       ASSERT_TRUE(m->rc == k || m->rc == k + 50);
       ASSERT_EQ(m->res, 0);
       ASSERT_EQ(m->in[m->rc], v);
@@ -597,7 +564,7 @@ static void many_body(void *arg)
       if (on_thread)
         gt_thread_join(t);
       else
-        join(g);
+        gt_join(g);
       ASSERT_EQ(m->rc, 100 + k);
       ASSERT_EQ(m->res, 0);
       ASSERT_EQ(v, 1000 + 100 + k);
@@ -616,7 +583,7 @@ START_TEST(test_many_cases)
 {
   /* _i: the select in {a goroutine, a plain thread} x {1 P, 2 Ps} */
   int on_thread = _i % 2;
-  run_body(0, _i < 2 ? 1 : 2, many_body, &on_thread);
+  gt_run_body(0, _i < 2 ? 1 : 2, many_body, &on_thread);
 }
 END_TEST
 
@@ -706,7 +673,7 @@ START_TEST(test_fairness)
   /* _i: k {2, 3, 4, 8, 16} x variants */
   static const int ks[] = {2, 3, 4, 8, 16};
   fair_cfg f = {ks[_i / F_NVARIANTS], _i % F_NVARIANTS};
-  run_body(0, 1, fair_body, &f);
+  gt_run_body(0, 1, fair_body, &f);
 }
 END_TEST
 
@@ -752,7 +719,7 @@ static void fair_mixed_body(void *arg)
 
 START_TEST(test_fairness_mixed)
 {
-  run_body(_i, 2, fair_mixed_body, NULL);
+  gt_run_body(_i, 2, fair_mixed_body, NULL);
 }
 END_TEST
 
@@ -792,7 +759,7 @@ static void sel_deadlines_body(void *arg)
 
 START_TEST(test_select_deadlines)
 {
-  run_body(_i, 2, sel_deadlines_body, NULL);
+  gt_run_body(_i, 2, sel_deadlines_body, NULL);
 }
 END_TEST
 
@@ -831,10 +798,10 @@ static void scancel_body(void *arg)
   int64_t v = 8;
   ASSERT_EQ(gort_chan_send(s->ready, &v, 0), 0);
   s->got = -1;
-  gort_g *g = spawn(scancel_fn, s);
+  gort_g *g = gt_spawn(scancel_fn, s);
   ASSERT_TRUE(gt_await_ge(&s->started, 1));
   ASSERT_EQ(gort_cancel(g), 0);
-  join(g);
+  gt_join(g);
   ASSERT_EQ(s->rc, GORT_ECANCELED);
   ASSERT_EQ(s->rc2, GORT_ECANCELED);
   ASSERT_EQ(s->rc3, GORT_ECANCELED);
@@ -855,7 +822,7 @@ START_TEST(test_select_cancel)
   static scancel_t s;
   memset(&s, 0, sizeof s);
   s.n = _i % 2 ? 40 : 3;
-  run_body(0, _i < 2 ? 1 : 2, scancel_body, &s);
+  gt_run_body(0, _i < 2 ? 1 : 2, scancel_body, &s);
 }
 END_TEST
 
@@ -897,14 +864,14 @@ START_TEST(test_thread_select)
 {
   gort_sched *s = NULL;
   ASSERT_EQ(gort_sched_new(&s, 2), 0);
-  spawn_sched = s;
+  gt_spawn_sched = s;
   int64_t n = SCALED(10000);
   size_t cap = _i ? 2 : 0;
   feeder_t f[4];
   gort_g *g[4];
   for (int i = 0; i < 4; i++) {
     f[i] = (feeder_t){mkchan(sizeof(int64_t), cap), (int64_t)i << 32, n, 1};
-    g[i] = spawn(i < 2 ? feeder : eater, &f[i]);
+    g[i] = gt_spawn(i < 2 ? feeder : eater, &f[i]);
   }
   int64_t next[4] = {0, 0, 0, 0}, in = 0, out[4] = {0, 0, f[2].base, f[3].base};
   int64_t done = 0;
@@ -927,7 +894,7 @@ START_TEST(test_thread_select)
     done++;
   }
   for (int i = 0; i < 4; i++) {
-    join(g[i]);
+    gt_join(g[i]);
     ASSERT_EQ(f[i].rc, 0);
     gort_chan_release(f[i].c);
   }
@@ -943,7 +910,7 @@ START_TEST(test_thread_select)
   ASSERT_GE(gort_now() - t0, GT_MS(10));
   ASSERT_EQ(gort_select(NULL, 0, 0), GORT_EAGAIN);
   gort_chan_release(c);
-  spawn_sched = NULL;
+  gt_spawn_sched = NULL;
   ASSERT_EQ(gort_sched_shutdown(s, gt_long_deadline()), 0);
 }
 END_TEST
@@ -1076,17 +1043,17 @@ static void doubleselect_body(void *arg)
   int ng = 0;
   for (int i = 0; i < DS_NRELAY; i++) {
     ra[i] = (ds_arg){d, i};
-    g[ng++] = spawn(ds_relay, &ra[i]);
+    g[ng++] = gt_spawn(ds_relay, &ra[i]);
   }
   for (int i = 0; i < DS_NRECV; i++)
-    g[ng++] = spawn(ds_receiver, d);
-  g[ng++] = spawn(ds_closer, d);
+    g[ng++] = gt_spawn(ds_receiver, d);
+  g[ng++] = gt_spawn(ds_closer, d);
   for (int i = 0; i < DS_NSEND; i++) {
     sa[i] = (ds_arg){d, i};
-    g[ng++] = spawn(ds_sender, &sa[i]);
+    g[ng++] = gt_spawn(ds_sender, &sa[i]);
   }
   for (int i = 0; i < ng; i++)
-    join(g[i]);
+    gt_join(g[i]);
   ASSERT_EQ(atomic_load(&d->errors), 0);
   ASSERT_EQ(atomic_load(&d->dups), 0);
   ASSERT_EQ(atomic_load(&d->received), DS_NSEND * d->n);
@@ -1104,7 +1071,7 @@ START_TEST(test_doubleselect)
 {
   /* _i: procs {1,2,4} x cap {0, 4} */
   size_t cap = _i % 2 ? 4 : 0;
-  run_body(0, procs[_i / 2], doubleselect_body, &cap);
+  gt_run_body(0, procs[_i / 2], doubleselect_body, &cap);
 }
 END_TEST
 
@@ -1152,17 +1119,17 @@ static void select6_body(void *arg)
     s->c3 = mkchan(0, 0);
     atomic_store(&s->stage, 0);
     s->rc_a = s->rc_b1 = s->rc_b2 = s->rc_c = s->idx_b = 99;
-    gort_g *a = spawn(s6_a, s);
+    gort_g *a = gt_spawn(s6_a, s);
     ASSERT_TRUE(gt_await_ge(&s->stage, 1));
-    gort_g *b = spawn(s6_b, s);
+    gort_g *b = gt_spawn(s6_b, s);
     ASSERT_TRUE(gt_await_ge(&s->stage, 2));
-    gort_g *c = spawn(s6_c, s);
+    gort_g *c = gt_spawn(s6_c, s);
     ASSERT_EQ(gort_chan_recv(s->c3, NULL, gt_long_deadline()), 0);
     ASSERT_EQ(gort_chan_send(s->c1, NULL, gt_long_deadline()), 0);
     ASSERT_EQ(gort_chan_send(s->c1, NULL, gt_long_deadline()), 0);
-    join(a);
-    join(b);
-    join(c);
+    gt_join(a);
+    gt_join(b);
+    gt_join(c);
     ASSERT_EQ(s->idx_b, 1);
     ASSERT_EQ(s->rc_a, 0);
     ASSERT_EQ(s->rc_b1, 0);
@@ -1179,7 +1146,7 @@ START_TEST(test_select6)
 {
   static s6_t s;
   memset(&s, 0, sizeof s);
-  run_body(0, procs[_i], select6_body, &s);
+  gt_run_body(0, procs[_i], select6_body, &s);
 }
 END_TEST
 
@@ -1261,17 +1228,17 @@ static void select_pairs_body(void *arg)
   gort_g *ga[SS_NA], *gb[SS_NB];
   for (int i = 0; i < SS_NB; i++) {
     ba[i] = (ss_arg){s, i};
-    gb[i] = spawn(ss_b, &ba[i]);
+    gb[i] = gt_spawn(ss_b, &ba[i]);
   }
   for (int i = 0; i < SS_NA; i++) {
     aa[i] = (ss_arg){s, i};
-    ga[i] = spawn(ss_a, &aa[i]);
+    ga[i] = gt_spawn(ss_a, &aa[i]);
   }
   for (int i = 0; i < SS_NA; i++)
-    join(ga[i]);
+    gt_join(ga[i]);
   ASSERT_EQ(gort_chan_close(s->quit), 0);
   for (int i = 0; i < SS_NB; i++)
-    join(gb[i]);
+    gt_join(gb[i]);
   ASSERT_EQ(atomic_load(&s->errors), 0);
   ASSERT_EQ(atomic_load(&s->s1_n) + atomic_load(&s->r2_n), SS_NA * s->k);
   /* what is still buffered was sent and not received */
@@ -1295,7 +1262,7 @@ START_TEST(test_select_pairs)
 {
   /* _i: procs {1,2,4} x cap {0, 2} */
   size_t cap = _i % 2 ? 2 : 0;
-  run_body(0, procs[_i / 2], select_pairs_body, &cap);
+  gt_run_body(0, procs[_i / 2], select_pairs_body, &cap);
 }
 END_TEST
 
@@ -1366,22 +1333,22 @@ static void select_race_body(void *arg)
       p[i] = (srp_t){s.c[i], !s.sending, s.sending ? -1 : 10 * round + 5 + i, 1,
                      logrand(&seed, 13)};
     s.deadline = gort_now() + (int64_t)logrand(&seed, 16);
-    gort_g *sg = spawn(sr_selector, &s);
+    gort_g *sg = gt_spawn(sr_selector, &s);
     if (round / 2 % 4 != 0)
       ASSERT_TRUE(gt_await_ge(&s.started, 1));
     gort_g *pg0, *pg1;
     if (round / 8 % 2) {
-      pg1 = spawn(sr_partner, &p[1]);
-      pg0 = spawn(sr_partner, &p[0]);
+      pg1 = gt_spawn(sr_partner, &p[1]);
+      pg0 = gt_spawn(sr_partner, &p[0]);
     } else {
-      pg0 = spawn(sr_partner, &p[0]);
-      pg1 = spawn(sr_partner, &p[1]);
+      pg0 = gt_spawn(sr_partner, &p[0]);
+      pg1 = gt_spawn(sr_partner, &p[1]);
     }
     if (how == 0) {
       spin(logrand(&seed, 18));
       ASSERT_EQ(gort_cancel(sg), 0);
     }
-    join(sg);
+    gt_join(sg);
     int chosen = -1;
     if (s.rc >= 0) {
       ASSERT_TRUE(s.rc == 0 || s.rc == 2);
@@ -1404,8 +1371,8 @@ static void select_race_body(void *arg)
         ASSERT_EQ(v, 10 * round + 5 + i);
       }
     }
-    join(pg0);
-    join(pg1);
+    gt_join(pg0);
+    gt_join(pg1);
     for (int i = 0; i < 2; i++) {
       ASSERT_EQ(p[i].rc, 0);
       if (s.sending)
@@ -1426,7 +1393,7 @@ START_TEST(test_select_race)
 {
   /* _i: {cancel, deadline} x {2, 4 Ps} */
   int how = _i % 2;
-  run_body(0, _i < 2 ? 2 : 4, select_race_body, &how);
+  gt_run_body(0, _i < 2 ? 2 : 4, select_race_body, &how);
 }
 END_TEST
 
@@ -1520,7 +1487,7 @@ static void select_close_body(void *arg)
     gort_g *g[SC_NS + SC_NR];
     for (int i = 0; i < SC_NS + SC_NR; i++) {
       args[i] = (sc_arg){&s, i + 1};
-      g[i] = spawn(i < SC_NS ? sc_sender : sc_receiver, &args[i]);
+      g[i] = gt_spawn(i < SC_NS ? sc_sender : sc_receiver, &args[i]);
     }
     int order = (int)(gt_rand(&seed) % 6);
     static const int perms[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2},
@@ -1534,7 +1501,7 @@ static void select_close_body(void *arg)
       ASSERT_EQ(gort_chan_close(s.c[perms[order][i]]), 0);
     }
     for (int i = 0; i < SC_NS + SC_NR; i++)
-      join(g[i]);
+      gt_join(g[i]);
     ASSERT_EQ(atomic_load(&s.errors), 0);
     ASSERT_EQ(atomic_load(&s.sent_n), atomic_load(&s.recv_n));
     ASSERT_EQ(atomic_load(&s.sent_h), atomic_load(&s.recv_h));
@@ -1547,7 +1514,7 @@ static void select_close_body(void *arg)
 
 START_TEST(test_select_close_race)
 {
-  run_body(0, _i ? 4 : 2, select_close_body, NULL);
+  gt_run_body(0, _i ? 4 : 2, select_close_body, NULL);
 }
 END_TEST
 

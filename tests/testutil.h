@@ -12,6 +12,9 @@
  *  - gt_run_in(maxprocs, fn, arg) / gt_run_main(fn, arg): run a test body as
  *    a goroutine on a fresh scheduler or through gort_main. The runtime is
  *    started inside each test, never in main(), because Check forks each test.
+ *  - gt_run_body(on_thread, np, body, arg) with gt_spawn / gt_join /
+ *    gt_relax: a body that runs as a goroutine or on the test's plain
+ *    thread, spawning its goroutines on gt_spawn_sched.
  *  - GT_MAIN(suite): main() that runs one suite and remembers the fork mode.
  *
  * Tests that keep their state in static storage (goroutines outlive a
@@ -312,6 +315,56 @@ static GT_UNUSED void gt_run_in(int maxprocs, void (*fn)(void *), void *arg)
    * that hung, with its line. */
   ASSERT_EQ(gort_join(g, gt_deadline(2 * GT_WAIT)), 0);
   gort_g_release(g);
+  ASSERT_EQ(gort_sched_shutdown(s, gt_long_deadline()), 0);
+}
+
+/* ---- bodies that run either as a goroutine or on the test's thread ------ */
+
+/* The scheduler gt_spawn uses: NULL (the caller's) while a gt_run_body body
+ * runs as a goroutine, a scheduler of its own when it runs on the test's
+ * plain thread. */
+static gort_sched *gt_spawn_sched;
+
+static GT_UNUSED gort_g *gt_spawn(void (*fn)(void *), void *arg)
+{
+  gort_g *g = NULL;
+  ASSERT_EQ(gort_spawn(gt_spawn_sched, fn, arg, 0, &g), 0);
+  ASSERT_NOT_NULL(g);
+  return g;
+}
+
+/* Joins g (with the long deadline) and releases its handle. */
+static GT_UNUSED void gt_join(gort_g *g)
+{
+  ASSERT_EQ(gort_join(g, gt_long_deadline()), 0);
+  gort_g_release(g);
+}
+
+/* Gives the CPU away: a yield in a goroutine, sched_yield on a thread. */
+static GT_UNUSED void gt_relax(void)
+{
+  if (gort_self())
+    gort_yield();
+  else
+    sched_yield();
+}
+
+/* Runs body as a goroutine on a fresh scheduler with np Ps (on_thread 0),
+ * or on the test's own plain thread with its goroutines on such a scheduler
+ * (on_thread 1). */
+static GT_UNUSED void gt_run_body(int on_thread, int np, void (*body)(void *),
+                                  void *arg)
+{
+  if (!on_thread) {
+    gt_spawn_sched = NULL;
+    gt_run_in(np, body, arg);
+    return;
+  }
+  gort_sched *s = NULL;
+  ASSERT_EQ(gort_sched_new(&s, np), 0);
+  gt_spawn_sched = s;
+  body(arg);
+  gt_spawn_sched = NULL;
   ASSERT_EQ(gort_sched_shutdown(s, gt_long_deadline()), 0);
 }
 
