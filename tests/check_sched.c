@@ -377,6 +377,167 @@ START_TEST(test_self_and_ids)
 }
 END_TEST
 
+/* A handle outlives its goroutine's stack: the stack goes back to the pool
+ * as the goroutine ends, not when the handle is released, so a million
+ * handles kept for late joins do not hold a million stacks. At one P the
+ * P's stack cache hands the slot just freed to the next spawn, which shows
+ * it as the same stack address. */
+typedef struct {
+  uintptr_t where[2];
+  uint64_t id[2];
+} reuse_t;
+static void reuse_a(void *arg)
+{
+  reuse_t *r = arg;
+  volatile char mark = 0;
+  r->where[0] = (uintptr_t)&mark;
+  r->id[0] = gort_g_id(gort_self());
+}
+static void reuse_b(void *arg)
+{
+  reuse_t *r = arg;
+  volatile char mark = 0;
+  r->where[1] = (uintptr_t)&mark;
+  r->id[1] = gort_g_id(gort_self());
+}
+static void stack_reuse_body(void *arg)
+{
+  reuse_t *r = arg;
+  gort_g *a = NULL, *b = NULL;
+  ASSERT_EQ(gort_spawn(NULL, reuse_a, r, 0, &a), 0);
+  ASSERT_EQ(gort_join(a, gt_long_deadline()), 0);
+  ASSERT_EQ(gort_spawn(NULL, reuse_b, r, 0, &b), 0);
+  ASSERT_EQ(gort_join(b, gt_long_deadline()), 0);
+  ASSERT_U64_EQ((uint64_t)r->where[1], (uint64_t)r->where[0]);
+  /* a's handle still answers for a, not for b */
+  ASSERT_U64_NE(r->id[0], r->id[1]);
+  ASSERT_U64_EQ(gort_g_id(a), r->id[0]);
+  ASSERT_U64_EQ(gort_g_id(b), r->id[1]);
+  ASSERT_EQ(gort_join(a, 0), 0);
+  ASSERT_EQ(gort_g_cancelled(a), 0);
+  ASSERT_EQ(gort_cancel(a), 0); /* b, on a's old stack, is not touched */
+  ASSERT_EQ(gort_g_cancelled(a), 1);
+  ASSERT_EQ(gort_g_cancelled(b), 0);
+  gort_g_release(a);
+  gort_g_release(b);
+}
+
+START_TEST(test_handle_outlives_stack)
+{
+  static reuse_t r;
+  memset(&r, 0, sizeof r);
+  gt_run_in(1, stack_reuse_body, &r);
+}
+END_TEST
+
+/* Handles stay valid after their scheduler is shut down and freed. */
+#define NLATE 256
+static uint64_t late_ids[NLATE];
+static void late_fn(void *arg)
+{
+  late_ids[(intptr_t)arg] = gort_g_id(gort_self());
+}
+
+START_TEST(test_handles_after_shutdown)
+{
+  gort_sched *s = NULL;
+  gort_g *h[NLATE];
+  memset(late_ids, 0, sizeof late_ids);
+  ASSERT_EQ(gort_sched_new(&s, 2), 0);
+  for (intptr_t i = 0; i < NLATE; i++)
+    ASSERT_EQ(gort_spawn(s, late_fn, (void *)i, 0, &h[i]), 0);
+  ASSERT_EQ(gort_sched_shutdown(s, gt_long_deadline()), 0);
+  for (int i = 0; i < NLATE; i++) {
+    ASSERT_EQ(gort_join(h[i], 0), 0);
+    ASSERT_U64_NE(late_ids[i], 0);
+    ASSERT_U64_EQ(gort_g_id(h[i]), late_ids[i]);
+    ASSERT_EQ(gort_cancel(h[i]), 0);
+    ASSERT_EQ(gort_g_cancelled(h[i]), 1);
+    gort_g_release(h[i]);
+  }
+}
+END_TEST
+
+/* gort_cancel racing the goroutine's end, from another P: the canceller
+ * must never reach into a stack already given back (ASan and TSan runs
+ * watch this one). */
+static void end_soon(void *arg)
+{
+  if (arg)
+    gort_yield();
+}
+static void cancel_race_body(void *arg)
+{
+  (void)arg;
+  int n = (int)SCALED(20000);
+  for (int i = 0; i < n; i++) {
+    gort_g *g = NULL;
+    ASSERT_EQ(gort_spawn(NULL, end_soon, (void *)(intptr_t)(i & 1), 0, &g),
+              0);
+    if (i & 2)
+      gort_yield();
+    ASSERT_EQ(gort_cancel(g), 0);
+    ASSERT_EQ(gort_g_cancelled(g), 1);
+    ASSERT_EQ(gort_join(g, gt_long_deadline()), 0);
+    ASSERT_EQ(gort_g_cancelled(g), 1);
+    gort_g_release(g);
+  }
+}
+
+START_TEST(test_cancel_races_end)
+{
+  gt_run_in(2, cancel_race_body, NULL);
+}
+END_TEST
+
+/* gort_self in a goroutine started without a handle: a borrowed handle,
+ * the same on every call, that gort_g_release leaves alone. In a goroutine
+ * started with one, gort_self is that handle. */
+typedef struct {
+  gort_wg done;
+  gort_g *spawned;
+  gort_g *seen;
+  int bad;
+} selfh_t;
+static void selfh_detached(void *arg)
+{
+  selfh_t *t = arg;
+  gort_g *h = gort_self();
+  if (!h || gort_self() != h || gort_g_id(h) == 0 || gort_g_cancelled(h) != 0)
+    t->bad |= 1;
+  gort_g_release(h); /* borrowed: a no-op */
+  if (gort_self() != h || gort_g_id(h) == 0)
+    t->bad |= 2;
+  if (gort_join(h, 0) != GORT_EDEADLK)
+    t->bad |= 4;
+  gort_wg_done(&t->done);
+}
+static void selfh_handled(void *arg)
+{
+  selfh_t *t = arg;
+  t->seen = gort_self();
+}
+static void self_handle_body(void *arg)
+{
+  selfh_t *t = arg;
+  ASSERT_EQ(gort_wg_add(&t->done, 1), 0);
+  ASSERT_EQ(gort_go(selfh_detached, t), 0);
+  ASSERT_EQ(gort_wg_wait(&t->done, gt_long_deadline()), 0);
+  ASSERT_EQ(t->bad, 0);
+  ASSERT_EQ(gort_spawn(NULL, selfh_handled, t, 0, &t->spawned), 0);
+  ASSERT_EQ(gort_join(t->spawned, gt_long_deadline()), 0);
+  ASSERT_PTR_EQ(t->seen, t->spawned);
+  gort_g_release(t->spawned);
+}
+
+START_TEST(test_self_handle)
+{
+  static selfh_t t;
+  memset(&t, 0, sizeof t);
+  gt_run_in(2, self_handle_body, &t);
+}
+END_TEST
+
 /* Ids are unique across schedulers too. */
 static void id_record(void *arg)
 {
@@ -2258,6 +2419,10 @@ static Suite *sched_suite(void)
   tcase_add_test(tc, test_many_joiners);
   tcase_add_test(tc, test_self_and_ids);
   tcase_add_test(tc, test_ids_unique_across_scheds);
+  tcase_add_test(tc, test_handle_outlives_stack);
+  tcase_add_test(tc, test_handles_after_shutdown);
+  tcase_add_test(tc, test_cancel_races_end);
+  tcase_add_test(tc, test_self_handle);
   tcase_add_test(tc, test_yield_lets_others_run);
 
   tc = gt_tcase(s, "sleep", 120);

@@ -695,12 +695,13 @@ static void race_one(race_t *r)
     spin(spin_b);
     ASSERT_EQ(gort_wg_done(&r->gate), 0);
     ASSERT_EQ(gort_join(r->target, gt_long_deadline()), 0);
-    gort_g_release(r->target);
     break;
   }
   ASSERT_EQ(gort_join(r->victim, gt_long_deadline()), 0);
   racer_wait(&r->rc_thread);
   gort_g_release(r->victim);
+  if (r->kind == RV_JOIN) /* only now: the victim may still be joining it */
+    gort_g_release(r->target);
   if (r->rc != 0 && r->rc != GORT_ECANCELED)
     fprintf(stderr, "race %s: rc %d\n", rv_names[r->kind], r->rc);
   ASSERT_ONE_OF(r->rc, 0, GORT_ECANCELED);

@@ -12,6 +12,8 @@
  *   RUNNING -> HAS_RESULT (body done, handle alive) -> TAKEN (gort_foreign_result)
  *   RUNNING -> ORPHAN (handle released first, or detached): the body drops
  *   its own result while it still holds the interpreter state.
+ * The record itself belongs to the handle when there is one (freed with
+ * it), else to the goroutine (freed as it ends).
  * A result still held when the handle is released is dropped by the
  * releasing thread, which a binding calls from inside its interpreter.
  */
@@ -101,14 +103,14 @@ GORT_API int gort_foreign_spawn(gort_sched *h, gort_lane *lane,
   return r;
 }
 
-GORT_API int gort_foreign_result(gort_g *h, void **result)
+GORT_API int gort_foreign_result(gort_g *gh, void **result)
 {
-  gort__g *g = (gort__g *)h;
+  gort__handle *h = (gort__handle *)gh;
   gort__foreign *f;
   int e = F_HAS_RESULT;
-  if (!g || !result || !g->foreign)
+  if (!h || !result || !h->foreign)
     return GORT_EINVAL;
-  f = g->foreign;
+  f = h->foreign;
   if (atomic_compare_exchange_strong(&f->state, &e, F_TAKEN)) {
     *result = f->result;
     f->result = NULL;
@@ -117,9 +119,8 @@ GORT_API int gort_foreign_result(gort_g *h, void **result)
   return e == F_RUNNING ? GORT_EAGAIN : GORT_EINVAL;
 }
 
-void gort__foreign_release(gort__g *g)
+void gort__foreign_release(gort__foreign *f)
 {
-  gort__foreign *f = g->foreign;
   for (;;) {
     int e = atomic_load(&f->state);
     if (e == F_RUNNING) {

@@ -2,10 +2,10 @@
  * goroutine.c - the goroutine API: spawn, join, cancel, yield, gort_main,
  * and syscall regions.
  *
- * A handle is the descriptor itself. It holds a reference; the running
- * goroutine holds another; the slot (stack and descriptor) goes back to the
- * pool when both are gone. So a handle may outlive its goroutine (join
- * after exit returns 0 as often as asked) until gort_g_release.
+ * A handle is a small object apart from the goroutine (gort__handle in
+ * sched.h): the slot (stack and descriptor) goes back to the pool as soon
+ * as the goroutine ends, and the handle lives on until gort_g_release, so
+ * joining after the end returns 0 as often as asked and costs no stack.
  *
  * Spawning from a goroutine takes the P for the few instructions it needs
  * (stack cache, id cache, run queue) with one CAS on the P's state word; a
@@ -73,16 +73,29 @@ static int spawn(gort__sched *s, gort__lane *lane, gort__foreign *foreign,
   gort__g *g;
   size_t size;
 
+  gort__handle *h = NULL;
+
   if (!fn || stack_size > GORT__STACK_MAX)
     return GORT_EINVAL;
   if (atomic_load_explicit(&s->stopping, memory_order_acquire))
     return GORT_ECLOSED;
   size = stack_size ? gort__stack_round(stack_size) : s->default_stack;
+  if (out) {
+    if (!(h = malloc(sizeof *h)))
+      return GORT_ENOMEM;
+    atomic_init(&h->done, 0);
+    atomic_init(&h->cancelled, 0);
+    atomic_init(&h->refs, 2); /* the caller's and the goroutine's */
+    h->embedded = false;
+    gort__lock_init(&h->lock, GORT__RANK_HANDLE);
+    h->foreign = foreign;
+  }
   m = gort__getm();
   p = p_enter(s, m);
   g = gort__stack_alloc(s, p, size);
   if (!g) {
     p_leave(m, p);
+    free(h);
     return GORT_ENOMEM;
   }
   GORT__SET_RELAXED(g->id, next_goid(p));
@@ -90,7 +103,11 @@ static int spawn(gort__sched *s, gort__lane *lane, gort__foreign *foreign,
   g->arg = arg;
   GORT__SET_RELAXED(g->lane, lane);
   GORT__SET_RELAXED(g->foreign, foreign);
-  atomic_store_explicit(&g->refs, out ? 2 : 1, memory_order_relaxed);
+  g->handle = h;
+  if (h) {
+    atomic_init(&h->g, g);
+    h->id = g->id;
+  }
   gort__lock_init(&g->cancel_lock, GORT__RANK_LEAF - 1);
   gort__timer_init(&g->timer, NULL, NULL);
   gort__ctx_init(&g->ctx, g->stack_lo, g->stack_size, gort__g_bootstrap, g);
@@ -106,7 +123,7 @@ static int spawn(gort__sched *s, gort__lane *lane, gort__foreign *foreign,
     atomic_fetch_add_explicit(&s->ng_extra, 1, memory_order_relaxed);
   atomic_store_explicit(&g->status, GORT__G_RUNNABLE, memory_order_release);
   if (out)
-    *out = (gort_g *)g;
+    *out = (gort_g *)h;
   if (lane) {
     p_leave(m, p);
     gort__lane_ready(lane, g);
@@ -152,75 +169,126 @@ GORT_API int gort_go(void (*fn)(void *), void *arg)
   return gort_spawn(NULL, fn, arg, 0, NULL);
 }
 
-/* Under the bucket lock: announce a joiner unless g already finished. */
+/* Under the bucket lock: announce a joiner unless the goroutine ended. */
 static bool join_validate(void *ctx)
 {
-  gort__g *g = ctx;
-  uint32_t v = atomic_load_explicit(&g->done, memory_order_acquire);
+  gort__handle *h = ctx;
+  uint32_t v = atomic_load_explicit(&h->done, memory_order_acquire);
   while (!(v & 1)) {
     if (v & 2 || atomic_compare_exchange_weak_explicit(
-                     &g->done, &v, v | 2, memory_order_acq_rel,
+                     &h->done, &v, v | 2, memory_order_acq_rel,
                      memory_order_acquire))
       return true;
   }
   return false;
 }
 
-GORT_API int gort_join(gort_g *h, int64_t deadline)
+GORT_API int gort_join(gort_g *gh, int64_t deadline)
 {
-  gort__g *g = (gort__g *)h;
+  gort__handle *h = (gort__handle *)gh;
   gort__park_opts o = {0};
+  gort__g *self;
   int r;
-  if (!g)
+  if (!h)
     return GORT_EINVAL;
   /* a finished goroutine joins with 0, always, even for a cancelled caller */
-  if (atomic_load_explicit(&g->done, memory_order_acquire) & 1)
+  if (atomic_load_explicit(&h->done, memory_order_acquire) & 1)
     return 0;
   if ((r = gort__check_cancel()) != 0)
     return r;
-  if (g == gort__getg())
+  /* h->g is ours only if we are running, so reading it races no end */
+  self = gort__getg();
+  if (self && atomic_load_explicit(&h->g, memory_order_relaxed) == self)
     return GORT_EDEADLK;
   if ((r = gort__deadline_expired(deadline)) != 0)
     return r;
   o.validate = join_validate;
-  o.ctx = g;
+  o.ctx = h;
   o.reason = GORT__WR_JOIN;
-  r = gort__plot_park(&g->done, &o, deadline, NULL);
+  r = gort__plot_park(&h->done, &o, deadline, NULL);
   return r == GORT_EAGAIN ? 0 : r;
 }
 
-GORT_API int gort_cancel(gort_g *h)
+GORT_API int gort_cancel(gort_g *gh)
 {
+  gort__handle *h = (gort__handle *)gh;
+  gort__g *g;
   if (!h)
     return GORT_EINVAL;
-  gort__cancel_g((gort__g *)h);
+  atomic_store_explicit(&h->cancelled, 1, memory_order_relaxed);
+  /* the lock keeps the goroutine from ending (and its slot from being
+   * reused) while we reach into it */
+  gort__lock_acquire(&h->lock);
+  g = atomic_load_explicit(&h->g, memory_order_relaxed);
+  if (g)
+    gort__cancel_g(g);
+  gort__lock_release(&h->lock);
   return 0;
 }
 
-GORT_API void gort_g_release(gort_g *h)
+void gort__handle_unref(gort__handle *h)
 {
-  gort__g *g = (gort__g *)h;
-  if (!g)
+  if (atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) != 1 ||
+      h->embedded)
     return;
-  if (g->foreign)
-    gort__foreign_release(g);
-  gort__g_unref(g);
+  free(h->foreign);
+  free(h);
 }
 
-GORT_API gort_g *gort_self(void) { return (gort_g *)gort__getg(); }
-
-GORT_API uint64_t gort_g_id(const gort_g *h)
+GORT_API void gort_g_release(gort_g *gh)
 {
-  return h ? ((const gort__g *)h)->id : 0;
+  gort__handle *h = (gort__handle *)gh;
+  if (!h || h->embedded)
+    return; /* gort_self's is borrowed: there is nothing to give back */
+  if (h->foreign)
+    gort__foreign_release(h->foreign);
+  gort__handle_unref(h);
 }
 
-GORT_API int gort_g_cancelled(const gort_g *h)
+GORT_API gort_g *gort_self(void)
 {
-  const gort__g *g = (const gort__g *)h;
+  gort__g *g = gort__getg();
+  gort__handle *h;
   if (!g)
+    return NULL;
+  if (g->handle)
+    return (gort_g *)g->handle;
+  /* only g writes g->handle from here on, and its end reads it after g
+   * is off its stack */
+  h = &g->selfh;
+  atomic_init(&h->done, 0);
+  atomic_init(&h->cancelled, 0);
+  atomic_init(&h->refs, 1); /* the goroutine's: its end drops it */
+  h->embedded = true;
+  gort__lock_init(&h->lock, GORT__RANK_HANDLE);
+  atomic_init(&h->g, g);
+  h->id = g->id;
+  h->foreign = NULL; /* a detached foreign goroutine owns its record */
+  g->handle = h;
+  return (gort_g *)h;
+}
+
+GORT_API uint64_t gort_g_id(const gort_g *gh)
+{
+  return gh ? ((const gort__handle *)gh)->id : 0;
+}
+
+GORT_API int gort_g_cancelled(const gort_g *gh)
+{
+  gort__handle *h = (gort__handle *)gh;
+  gort__g *g;
+  int c;
+  if (!h)
     return GORT_EINVAL;
-  return atomic_load_explicit(&((gort__g *)g)->cancelled,
-                              memory_order_acquire) != 0;
+  if (atomic_load_explicit(&h->cancelled, memory_order_acquire))
+    return 1;
+  /* cancelled some other way (shutdown cancels every goroutine)? */
+  gort__lock_acquire(&h->lock);
+  g = atomic_load_explicit(&h->g, memory_order_relaxed);
+  c = g ? atomic_load_explicit(&g->cancelled, memory_order_acquire) != 0
+        : atomic_load_explicit(&h->cancelled, memory_order_relaxed) != 0;
+  gort__lock_release(&h->lock);
+  return c;
 }
 
 GORT_API int gort_yield(void)

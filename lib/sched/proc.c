@@ -495,10 +495,12 @@ static void requeue(gort__m *m, gort__p *p, gort__g *g, bool next)
   }
 }
 
-/* The last reference is gone: the slot goes back to the pool. */
-static void g_free(gort__sched *s, gort__p *p, gort__g *g)
+/* The goroutine is gone: the slot goes back to the pool. Its foreign
+ * record goes with it unless a handle owns the record. */
+static void g_free(gort__sched *s, gort__p *p, gort__g *g, bool own_foreign)
 {
-  free(g->foreign);
+  if (own_foreign)
+    free(g->foreign);
   GORT__SET_RELAXED(g->foreign, NULL);
   gort__stack_free(s, p, g);
 }
@@ -508,6 +510,7 @@ static void g_exited(gort__m *m, gort__p *p, gort__g *g)
 {
   gort__sched *s = g->sched;
   gort__lane *lane = g->lane;
+  gort__handle *h = g->handle;
   atomic_store_explicit(&g->status, GORT__G_DEAD, memory_order_release);
   gort__fiber_destroy(g);
   if (p)
@@ -517,12 +520,24 @@ static void g_exited(gort__m *m, gort__p *p, gort__g *g)
         memory_order_relaxed);
   else
     atomic_fetch_sub_explicit(&s->ng_extra, 1, memory_order_relaxed);
-  /* bit 1: finished; bit 2: a joiner may be parked (set under the bucket
-   * lock by gort_join), so exits nobody waits for skip the parking lot */
-  if (atomic_exchange_explicit(&g->done, 1, memory_order_acq_rel) & 2)
-    gort__plot_unpark_n(&g->done, SIZE_MAX, 0, NULL, NULL);
-  if (atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) == 1)
-    g_free(s, p, g);
+  if (h) {
+    bool own_foreign = h->embedded;
+    /* no canceller is inside g once h->g is NULL under h's lock */
+    gort__lock_acquire(&h->lock);
+    atomic_store_explicit(&h->g, NULL, memory_order_relaxed);
+    if (atomic_load_explicit(&g->cancelled, memory_order_relaxed))
+      atomic_store_explicit(&h->cancelled, 1, memory_order_relaxed);
+    gort__lock_release(&h->lock);
+    /* bit 1: finished; bit 2: a joiner may be parked (set under the
+     * bucket lock by gort_join), so ends nobody waits for skip the
+     * parking lot */
+    if (atomic_exchange_explicit(&h->done, 1, memory_order_acq_rel) & 2)
+      gort__plot_unpark_n(&h->done, SIZE_MAX, 0, NULL, NULL);
+    gort__handle_unref(h);
+    g_free(s, p, g, own_foreign);
+  } else {
+    g_free(s, p, g, true);
+  }
   if (lane &&
       atomic_fetch_sub_explicit(&lane->ngs, 1, memory_order_acq_rel) == 1)
     gort__plot_unpark_n(&lane->ngs, SIZE_MAX, 0, NULL, NULL);
@@ -530,12 +545,6 @@ static void g_exited(gort__m *m, gort__p *p, gort__g *g)
     atomic_fetch_add_explicit(&s->exitseq, 1, memory_order_release);
     gort__os_futex_wake((uint32_t *)&s->exitseq, 1);
   }
-}
-
-void gort__g_unref(gort__g *g)
-{
-  if (atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) == 1)
-    g_free(g->sched, NULL, g);
 }
 
 static void overflow_die(gort__g *g)

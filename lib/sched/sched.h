@@ -39,7 +39,7 @@ enum gort__gstatus {
   GORT__G_RUNNABLE,
   GORT__G_RUNNING,
   GORT__G_WAITING,
-  GORT__G_DEAD, /* finished; the descriptor lives on while a handle does */
+  GORT__G_DEAD, /* finished, not yet back in the pool */
 };
 
 enum gort__parkstate { GORT__PS_RUNNING = 0, GORT__PS_PARKED, GORT__PS_NOTIFIED };
@@ -65,6 +65,26 @@ enum gort__pstatus {
 typedef struct gort__lane gort__lane;
 typedef struct gort__foreign gort__foreign;
 typedef struct gort__slot gort__slot;
+typedef struct gort__handle gort__handle;
+
+/* What a gort_g points to. It lives apart from the goroutine, whose stack
+ * and descriptor go back to the pool the moment it ends, so a handle kept
+ * for a late join pins a few dozen bytes, not a stack (a million unjoined
+ * handles would otherwise hold a million slots). References: the handle's
+ * owner, and the goroutine until it ends. A goroutine spawned without a
+ * handle gets one only if it calls gort_self: "selfh", inside its own
+ * descriptor, which that call returns borrowed (valid while it runs, as
+ * gort_self promises) and which is never freed. */
+struct gort__handle {
+  _Atomic uint32_t done;      /* bit 0 ended; bit 1 a joiner may park on it */
+  _Atomic uint32_t cancelled; /* sticky, copied from the goroutine as it ends */
+  _Atomic int refs;
+  bool embedded;              /* it is some goroutine's selfh */
+  gort__lock lock;            /* g against the goroutine's end */
+  gort__g *_Atomic g;         /* NULL once the goroutine ended */
+  uint64_t id;
+  gort__foreign *foreign;     /* owned here (freed with the handle) if set */
+};
 
 struct gort__g {
   gort__ctx ctx; /* saved context while not running */
@@ -76,8 +96,7 @@ struct gort__g {
   _Atomic uint32_t cancelbusy;      /* a canceller holds curwaiter's w */
   gort__lock cancel_lock;           /* one canceller at a time */
   _Atomic uint32_t cancelled; /* sticky */
-  _Atomic uint32_t done;      /* finished; joiners park on &done */
-  _Atomic int refs;           /* running + handle */
+  gort__handle *handle;       /* NULL until gort_spawn's out or gort_self */
   gort__timer timer;          /* sleep and deadlines */
   gort__waiter *timerwaiter;  /* the wait g.timer ends */
   void *arg;
@@ -90,6 +109,7 @@ struct gort__g {
   uint32_t guarded; /* a guard page protects the slot */
   void *asan_fake;
   void *tsan_fiber;
+  gort__handle selfh; /* gort_self's, for a goroutine spawned without one */
   /* ---- gort_dump (and shutdown) read these from any thread at any time,
    * even while the slot is freed and reused: they are only ever written
    * atomically (the plain-typed ones through GORT__SET_RELAXED; their
@@ -285,10 +305,7 @@ void gort__startm(gort__sched *s, gort__p *p, bool spinning);
 gort__p *gort__pidleget(gort__sched *s);
 void gort__handoffp(gort__sched *s, gort__p *p);
 int gort__g_start(gort__sched *s, gort__g *g, bool front);
-gort__g *gort__g_new(gort__sched *s, void (*fn)(void *), void *arg,
-                     size_t stack_size, int refs, int *err);
-void gort__g_exit_finish(gort__m *m, gort__g *g);
-void gort__g_unref(gort__g *g);
+void gort__handle_unref(gort__handle *h);
 bool gort__p_has_work(gort__sched *s, gort__p *p);
 uint32_t gort__fastrand(gort__m *m);
 void gort__sysmon_wake(gort__sched *s);
@@ -415,6 +432,6 @@ void gort__schedtrace_tick(gort__sched *s, int64_t now, int64_t *last);
 int gort__sysmon_start(gort__sched *s);
 
 /* ---- foreign.c ---- */
-void gort__foreign_release(gort__g *g);
+void gort__foreign_release(gort__foreign *f);
 
 #endif

@@ -159,8 +159,9 @@ static gort__g *slot_init(gort__sched *s, char *slot, size_t slot_size,
   /* the fields from status on are read by gort_dump and shutdown at any
    * time: never by memset. status is GORT__G_FREE already (stack_free, or
    * a fresh or given-back page), and spawn sets id, fn, lane, foreign;
-   * the wait fields are only read while the goroutine waits. */
-  memset(g, 0, offsetof(gort__g, status));
+   * the wait fields are only read while the goroutine waits. selfh, just
+   * before them, is written whole by gort_self when it is first needed. */
+  memset(g, 0, offsetof(gort__g, selfh));
   atomic_store_explicit(&g->status, GORT__G_FREE, memory_order_relaxed);
   g->slot = slot;
   g->stack_lo = slot + ps;
