@@ -291,22 +291,6 @@ GORT_API int gort_g_cancelled(const gort_g *gh)
   return c;
 }
 
-GORT_API int gort_yield(void)
-{
-  gort__g *g = gort__getg();
-  if (!g) {
-    gort__os_yield();
-    return 0;
-  }
-  g->op = GORT__OP_YIELD;
-  if (!gort__switch_direct(g, GORT__OP_YIELD))
-    gort__switch_to_g0(g);
-  /* not gort__check_cancel: we may be on another thread now */
-  return atomic_load_explicit(&g->cancelled, memory_order_relaxed)
-             ? GORT_ECANCELED
-             : 0;
-}
-
 GORT_API size_t gort_stack_size_default(void)
 {
   gort__sched *s = gort__sched_get(NULL);

@@ -397,12 +397,34 @@ void gort__ready(gort__g *g)
   gort__g_start(g->sched, g, true);
 }
 
+/* gort__post_switch for the direct path, with a yield's requeue inline:
+ * the calls it saves are a fifth of a yield. */
+static inline __attribute__((always_inline)) void post_direct(gort__g *self)
+{
+  gort__m *m = self->m;
+  gort__g *d = m->deferred;
+  int op;
+  if (!d)
+    return; /* resumed by g0 */
+  op = m->deferred_op;
+  m->deferred = NULL;
+  if (GORT__LIKELY(op == GORT__OP_YIELD && gort__canary_ok(d))) {
+    gort__p *p = m->p;
+    atomic_store_explicit(&d->status, GORT__G_RUNNABLE, memory_order_release);
+    gort__runqput(p, d, false);
+    p_set(p, m, GORT__P_USER);
+    return;
+  }
+  gort__finish_deferred(m, d, op);
+}
+
 /* On g, which holds its P: if another goroutine of this P can run, switch
  * straight to it and leave op for it to finish (gort__post_switch): one
  * context switch instead of two, and no trip through the scheduler. The
  * scheduler's periodic duties (global queue fairness, due timers, a P to
  * retire) send us the long way instead. */
-bool gort__switch_direct(gort__g *g, int op)
+static inline __attribute__((always_inline)) bool switch_direct(gort__g *g,
+                                                                int op)
 {
   gort__m *m = g->m;
   gort__p *p = m->p;
@@ -434,7 +456,12 @@ bool gort__switch_direct(gort__g *g, int op)
   atomic_store_explicit(&next->status, GORT__G_RUNNING, memory_order_relaxed);
   atomic_store_explicit(&m->curg, next, memory_order_release);
   gort__tls_cancelled = &next->cancelled;
-  gort__switch_g_to_g(g, next);
+#if defined(GORT_ASAN) || defined(GORT_TSAN)
+  gort__switch_g_to_g(g, next); /* with the sanitizers' fiber hooks */
+#else
+  gort__ctx_switch(&g->ctx, &next->ctx);
+  post_direct(g);
+#endif
   return true;
 slow:
   p_set(p, m, GORT__P_USER);
@@ -464,6 +491,23 @@ void gort__finish_deferred(gort__m *m, gort__g *d, int op)
   p_set(p, m, GORT__P_USER);
 }
 
+/* Here rather than in goroutine.c, so the direct switch is inlined. */
+GORT_API int gort_yield(void)
+{
+  gort__g *g = gort__getg();
+  if (!g) {
+    gort__os_yield();
+    return 0;
+  }
+  g->op = GORT__OP_YIELD;
+  if (!switch_direct(g, GORT__OP_YIELD))
+    gort__switch_to_g0(g);
+  /* not gort__check_cancel: we may be on another thread now */
+  return atomic_load_explicit(&g->cancelled, memory_order_relaxed)
+             ? GORT_ECANCELED
+             : 0;
+}
+
 void gort__park(int reason, const void *what)
 {
   gort__g *g = gort__getg();
@@ -475,7 +519,7 @@ void gort__park(int reason, const void *what)
       atomic_load_explicit(&g->sched->coarse_now, memory_order_relaxed),
       memory_order_relaxed);
   g->op = GORT__OP_PARK;
-  if (!gort__switch_direct(g, GORT__OP_PARK))
+  if (!switch_direct(g, GORT__OP_PARK))
     gort__switch_to_g0(g);
   atomic_store_explicit(&g->waitreason, GORT__WR_NONE, memory_order_relaxed);
 }

@@ -25,7 +25,24 @@
 #include "sched/runtime.h"
 #include "net/netpoll.h"
 
+/* Built with a sanitizer that must hear of every stack switch? */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GORT_ASAN 1
+#endif
+#if __has_feature(thread_sanitizer)
+#define GORT_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(GORT_ASAN)
+#define GORT_ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__) && !defined(GORT_TSAN)
+#define GORT_TSAN 1
+#endif
+
 #define GORT__RUNQ_SIZE 256
+#define GORT__CANARY 0x676f7274c0ffee42ULL /* "gort" + coffee */
 #define GORT__MAXPROCS_LIMIT 1024
 #define GORT__NEVER_WHEN INT64_MAX
 #define GORT__STACK_MIN ((size_t)16 * 1024)
@@ -310,8 +327,11 @@ bool gort__p_has_work(gort__sched *s, gort__p *p);
 uint32_t gort__fastrand(gort__m *m);
 void gort__sysmon_wake(gort__sched *s);
 void gort__execute(gort__m *m, gort__g *g);
-bool gort__switch_direct(gort__g *g, int op);
-bool gort__canary_ok(gort__g *g);
+/* An unguarded stack's lowest word still holds the canary? */
+static inline bool gort__canary_ok(gort__g *g)
+{
+  return g->guarded || *(volatile uint64_t *)g->stack_lo == GORT__CANARY;
+}
 void gort__mstart_common(gort__m *m);
 void gort__mexit_common(gort__m *m);
 gort__m *gort__m_alloc(gort__sched *s);

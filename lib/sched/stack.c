@@ -29,7 +29,6 @@
 
 #include "sched/sched.h"
 
-#define CANARY 0x676f7274c0ffee42ULL /* "gort" + coffee */
 #define ARENA_BYTES ((size_t)4 << 20)
 #define ARENA_MAXSLOTS 64
 
@@ -172,7 +171,7 @@ static gort__g *slot_init(gort__sched *s, char *slot, size_t slot_size,
   /* Only an unguarded stack carries the canary: writing it touches the
    * stack's lowest page, which would double an idle goroutine's cost. */
   if (!guarded)
-    *(uint64_t *)g->stack_lo = CANARY;
+    *(uint64_t *)g->stack_lo = GORT__CANARY;
   return g;
 }
 
@@ -355,11 +354,6 @@ void gort__stack_each_g(gort__sched *s, void (*fn)(gort__g *g, void *ctx),
     }
   }
   gort__lock_release(&s->stacklock);
-}
-
-bool gort__canary_ok(gort__g *g)
-{
-  return g->guarded || *(volatile uint64_t *)g->stack_lo == CANARY;
 }
 
 /* For the fault handler: is addr below the running goroutine's stack,

@@ -23,20 +23,7 @@
 
 #include "sched/sched.h"
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define GORT_ASAN 1
-#endif
-#if __has_feature(thread_sanitizer)
-#define GORT_TSAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define GORT_ASAN 1
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define GORT_TSAN 1
-#endif
+/* GORT_ASAN and GORT_TSAN come from sched.h */
 
 #if defined(GORT_ASAN)
 void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom,
