@@ -368,8 +368,12 @@ int gort__g_start(gort__sched *s, gort__g *g, bool next)
   m = gort__getm();
   if (m && m->sched == s && !m->lane && m->p) {
     gort__p *p = m->p;
-    if (atomic_load_explicit(&m->curg, memory_order_relaxed) == NULL) {
-      gort__runqput(p, g, next); /* g0 owns its P outright */
+    /* g0 owns its P outright; so does a goroutine finishing what the one
+     * before it left (an exit's joiners are readied there) */
+    if (atomic_load_explicit(&m->curg, memory_order_relaxed) == NULL ||
+        atomic_load_explicit(&p->state, memory_order_relaxed) ==
+            GORT__PSTATE(m->id, GORT__P_RUNNING)) {
+      gort__runqput(p, g, next);
       gort__wakep(s);
       return 0;
     }
@@ -468,7 +472,9 @@ slow:
   return false;
 }
 
-/* Runs on the goroutine switched to directly: g is off its stack now. */
+static void g_exited(gort__m *m, gort__p *p, gort__g *g);
+
+/* Runs on the goroutine switched to directly: d is off its stack now. */
 void gort__finish_deferred(gort__m *m, gort__g *d, int op)
 {
   gort__p *p = m->p;
@@ -477,6 +483,8 @@ void gort__finish_deferred(gort__m *m, gort__g *d, int op)
   if (op == GORT__OP_YIELD) {
     atomic_store_explicit(&d->status, GORT__G_RUNNABLE, memory_order_release);
     gort__runqput(p, d, false);
+  } else if (op == GORT__OP_EXIT) {
+    g_exited(m, p, d);
   } else {
     atomic_store_explicit(&d->status, GORT__G_WAITING, memory_order_relaxed);
     if (atomic_exchange_explicit(&d->parkstate, GORT__PS_PARKED,
@@ -506,6 +514,17 @@ GORT_API int gort_yield(void)
   return atomic_load_explicit(&g->cancelled, memory_order_relaxed)
              ? GORT_ECANCELED
              : 0;
+}
+
+/* The end of every goroutine, on its own stack: straight to the next
+ * goroutine of its P when there is one (which then frees this one's
+ * slot), else through g0. */
+void gort__g_exit(gort__g *g)
+{
+  g->op = GORT__OP_EXIT;
+  if (!switch_direct(g, GORT__OP_EXIT))
+    gort__switch_to_g0(g);
+  gort__fatal(__FILE__, __LINE__, "dead goroutine resumed");
 }
 
 void gort__park(int reason, const void *what)

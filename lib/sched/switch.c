@@ -161,7 +161,10 @@ void gort__switch_to_g0(gort__g *g)
 void gort__switch_g_to_g(gort__g *g1, gort__g *g2)
 {
 #if defined(GORT_ASAN)
-  __sanitizer_start_switch_fiber(&g1->asan_fake, g2->stack_lo, g2->stack_size);
+  /* an ending goroutine's fake stack ends with it */
+  __sanitizer_start_switch_fiber(g1->op == GORT__OP_EXIT ? NULL
+                                                         : &g1->asan_fake,
+                                 g2->stack_lo, g2->stack_size);
 #endif
 #if defined(GORT_TSAN)
   __tsan_switch_to_fiber(g2->tsan_fiber, 0);
@@ -195,7 +198,5 @@ void gort__g_bootstrap(void *arg)
 #endif
   gort__post_switch(g);
   g->fn(g->arg);
-  g->op = GORT__OP_EXIT;
-  gort__switch_to_g0(g);
-  gort__fatal(__FILE__, __LINE__, "dead goroutine resumed");
+  gort__g_exit(g);
 }
