@@ -418,7 +418,9 @@ void gort__post_switch(gort__g *self);
 void gort__finish_deferred(gort__m *m, gort__g *d, int op);
 void gort__switch_to_g0(gort__g *g);
 void gort__g_bootstrap(void *arg);
-__attribute__((noreturn)) void gort__g_exit(gort__g *g);
+/* never returns; not declared noreturn, since ASan would then run
+ * __asan_handle_no_return on the goroutine's stack before each call */
+void gort__g_exit(gort__g *g);
 void gort__fiber_create(gort__g *g);
 void gort__fiber_destroy(gort__g *g);
 void gort__m_fiber_init(gort__m *m);

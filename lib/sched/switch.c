@@ -39,6 +39,7 @@ void __tsan_destroy_fiber(void *fiber);
 void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 #endif
 #if defined(GORT_ASAN)
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
 void __lsan_register_root_region(const void *p, size_t size);
 void __lsan_unregister_root_region(const void *p, size_t size);
 #endif
@@ -75,13 +76,30 @@ void gort__fiber_create(gort__g *g)
 
 void gort__fiber_destroy(gort__g *g)
 {
+#if defined(GORT_ASAN)
+  /* The frames g ended in never returned, so the redzones ASan poisoned
+   * around their locals are still marked (a goroutine that ends straight
+   * into the next one ends inside the scheduler's frames): clear them, or
+   * the next goroutine on this stack trips over them. The rest of the
+   * stack was unpoisoned as its frames returned. */
+#if defined(GORT_CTX_UCONTEXT)
+  __asan_unpoison_memory_region(g->stack_lo, g->stack_size);
+#else
+  {
+    char *top = g->stack_lo + g->stack_size;
+    char *low = (char *)g->ctx.sp - 256; /* what it pushed below sp too */
+    if (low < g->stack_lo || low > top)
+      low = g->stack_lo;
+    __asan_unpoison_memory_region(low, (size_t)(top - low));
+  }
+#endif
+#endif
 #if defined(GORT_TSAN)
   if (g->tsan_fiber)
     __tsan_destroy_fiber(g->tsan_fiber);
   g->tsan_fiber = NULL;
-#else
-  (void)g;
 #endif
+  (void)g;
 }
 
 unsigned gort__stack_register(char *lo, char *hi)
