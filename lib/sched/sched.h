@@ -130,8 +130,8 @@ struct gort__g {
   /* ---- gort_dump (and shutdown) read these from any thread at any time,
    * even while the slot is freed and reused: they are only ever written
    * atomically (the plain-typed ones through GORT__SET_RELAXED; their
-   * owners may read them plainly), and slot_init's memset stops before
-   * them. Keep them last. */
+   * owners may read them plainly), and slot_init resets the fields before
+   * selfh one by one, never these. Keep them last. */
   _Atomic int status;
   _Atomic int waitreason;       /* set by the goroutine as it parks */
   const void *_Atomic waitwhat; /* the channel, lock word or fd */
