@@ -6,18 +6,22 @@
  *  - ASan: __sanitizer_start_switch_fiber just before the switch (with the
  *    stack we go to), __sanitizer_finish_switch_fiber first thing after it
  *    on the new stack. A goroutine that exits passes NULL so its fake stack
- *    is destroyed.
+ *    is destroyed, and its stack is unpoisoned where its last frames were
+ *    (gort__fiber_destroy), since they never return.
  *  - TSan: each goroutine is a fiber; __tsan_switch_to_fiber right before
  *    the switch, with nothing instrumented in between.
  *  - valgrind: each slot's stack is registered once (VALGRIND_STACK_REGISTER)
  *    so memcheck knows a jump of the stack pointer is a switch.
  *
  * Three switches: g0 -> g (gort__switch_to_g), g -> g0 (gort__switch_to_g0)
- * and, for a yield or park with a local goroutine ready, g -> g directly
- * (gort__switch_g_to_g). A parking goroutine's state is published only once
- * it is fully off its stack, which is what makes a wakeup that races a park
- * safe: on the g0 path g0 publishes it; on the direct path the goroutine
- * switched to does, first thing (gort__post_switch), before running on.
+ * and, for a yield, park or end with a local goroutine ready, g -> g
+ * directly (gort__switch_g_to_g; without sanitizers proc.c's switch_direct
+ * calls gort__ctx_switch itself, since none of these hooks exist then). A
+ * parking goroutine's state is published only once it is fully off its
+ * stack, which is what makes a wakeup that races a park safe: on the g0
+ * path g0 publishes it; on the direct path the goroutine switched to does,
+ * first thing (gort__post_switch), before running on. An ended goroutine's
+ * slot is freed the same way.
  */
 #include "config.h"
 
