@@ -71,9 +71,8 @@ static int spawn(gort__sched *s, gort__lane *lane, gort__foreign *foreign,
   gort__m *m;
   gort__p *p;
   gort__g *g;
-  size_t size;
-
   gort__handle *h = NULL;
+  size_t size;
 
   if (!fn || stack_size > GORT__STACK_MAX)
     return GORT_EINVAL;
