@@ -159,10 +159,10 @@ static gort__g *slot_init(gort__sched *s, char *slot, size_t slot_size,
    * time: never by memset. status is GORT__G_FREE already (stack_free, or
    * a fresh or given-back page), and spawn sets id, fn, lane, foreign;
    * the wait fields are only read while the goroutine waits. selfh, just
-   * before them, is written whole by gort_self when it is first needed. */
-  /* Field by field, not a memset of them: that became a "rep stos", whose
-   * start-up cost was a sixth of a spawn. ctx, cancel_lock, timer, arg and
-   * handle are spawn's to set. */
+   * before them, is written whole by gort_self when it is first needed.
+   * The rest is reset field by field, not by a memset: that became a "rep
+   * stos", whose start-up cost was a sixth of a spawn. ctx, cancel_lock,
+   * timer, arg and handle are spawn's to set. */
   _Static_assert(offsetof(gort__g, selfh) ==
                      offsetof(gort__g, tsan_fiber) + sizeof(void *),
                  "slot_init: a field was added before selfh; set it here");
