@@ -239,7 +239,7 @@ typedef struct gort__arena {
   size_t slot_size;
   size_t nslots; /* carved so far */
   struct gort__arena *next;
-  unsigned vgid[64]; /* valgrind stack ids, one a slot */
+  unsigned *vgid; /* valgrind stack ids, one a slot; NULL outside valgrind */
 } gort__arena;
 
 typedef struct gort__mainrec {
@@ -424,6 +424,7 @@ void gort__g_exit(gort__g *g);
 void gort__fiber_create(gort__g *g);
 void gort__fiber_destroy(gort__g *g);
 void gort__m_fiber_init(gort__m *m);
+bool gort__stack_ids_kept(void); /* running under valgrind */
 unsigned gort__stack_register(char *lo, char *hi);
 void gort__arena_roots(void *base, size_t len, bool add);
 void gort__stack_deregister(unsigned id);

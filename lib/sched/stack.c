@@ -114,9 +114,16 @@ static char *arena_carve(gort__sched *s, gort__stackpool *pool)
     a = malloc(sizeof *a);
     if (!a)
       return NULL;
+    a->vgid = NULL;
+    if (gort__stack_ids_kept() &&
+        !(a->vgid = calloc(ARENA_MAXSLOTS, sizeof *a->vgid))) {
+      free(a);
+      return NULL;
+    }
     a->len = n * pool->slot_size;
     a->base = gort__os_map(a->len);
     if (!a->base) {
+      free(a->vgid);
       free(a);
       return NULL;
     }
@@ -131,8 +138,12 @@ static char *arena_carve(gort__sched *s, gort__stackpool *pool)
   slot = pool->arena_next;
   pool->arena_next += pool->slot_size;
   pool->arena_left--;
-  pool->arena->vgid[pool->arena->nslots++] =
-      gort__stack_register(slot + ps, slot + pool->slot_size);
+  {
+    unsigned id = gort__stack_register(slot + ps, slot + pool->slot_size);
+    if (pool->arena->vgid)
+      pool->arena->vgid[pool->arena->nslots] = id;
+    pool->arena->nslots++;
+  }
   /* below the guard page: LSan must not read the guard */
   gort__arena_roots(slot + ps, pool->slot_size - ps, true);
   kind = gort__os_guard(slot, ps,
@@ -337,11 +348,13 @@ void gort__stack_term(gort__sched *s)
     gort__arena *n = a->next;
     size_t i;
     for (i = 0; i < a->nslots; i++) {
-      gort__stack_deregister(a->vgid[i]);
+      if (a->vgid)
+        gort__stack_deregister(a->vgid[i]);
       gort__arena_roots(a->base + i * a->slot_size + gort__os_pagesize(),
                         a->slot_size - gort__os_pagesize(), false);
     }
     gort__os_unmap(a->base, a->len);
+    free(a->vgid);
     free(a);
     a = n;
   }

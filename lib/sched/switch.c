@@ -106,6 +106,17 @@ void gort__fiber_destroy(gort__g *g)
   (void)g;
 }
 
+/* Only valgrind hands out stack ids worth keeping (an arena's list of them
+ * would otherwise be a few bytes of every idle goroutine's cost). */
+bool gort__stack_ids_kept(void)
+{
+#if defined(HAVE_VALGRIND_VALGRIND_H)
+  return RUNNING_ON_VALGRIND != 0;
+#else
+  return false;
+#endif
+}
+
 unsigned gort__stack_register(char *lo, char *hi)
 {
 #if defined(HAVE_VALGRIND_VALGRIND_H)
