@@ -383,36 +383,32 @@ END_TEST
  * P's stack cache hands the slot just freed to the next spawn, which shows
  * it as the same stack address. */
 typedef struct {
-  uintptr_t where[2];
-  uint64_t id[2];
+  uintptr_t where; /* an address in the goroutine's stack */
+  uint64_t id;
+} reuse_mark_t;
+typedef struct {
+  reuse_mark_t m[2];
 } reuse_t;
-static void reuse_a(void *arg)
+static void reuse_mark(void *arg)
 {
-  reuse_t *r = arg;
+  reuse_mark_t *m = arg;
   volatile char mark = 0;
-  r->where[0] = (uintptr_t)&mark;
-  r->id[0] = gort_g_id(gort_self());
-}
-static void reuse_b(void *arg)
-{
-  reuse_t *r = arg;
-  volatile char mark = 0;
-  r->where[1] = (uintptr_t)&mark;
-  r->id[1] = gort_g_id(gort_self());
+  m->where = (uintptr_t)&mark;
+  m->id = gort_g_id(gort_self());
 }
 static void stack_reuse_body(void *arg)
 {
   reuse_t *r = arg;
   gort_g *a = NULL, *b = NULL;
-  ASSERT_EQ(gort_spawn(NULL, reuse_a, r, 0, &a), 0);
+  ASSERT_EQ(gort_spawn(NULL, reuse_mark, &r->m[0], 0, &a), 0);
   ASSERT_EQ(gort_join(a, gt_long_deadline()), 0);
-  ASSERT_EQ(gort_spawn(NULL, reuse_b, r, 0, &b), 0);
+  ASSERT_EQ(gort_spawn(NULL, reuse_mark, &r->m[1], 0, &b), 0);
   ASSERT_EQ(gort_join(b, gt_long_deadline()), 0);
-  ASSERT_U64_EQ((uint64_t)r->where[1], (uint64_t)r->where[0]);
+  ASSERT_U64_EQ((uint64_t)r->m[1].where, (uint64_t)r->m[0].where);
   /* a's handle still answers for a, not for b */
-  ASSERT_U64_NE(r->id[0], r->id[1]);
-  ASSERT_U64_EQ(gort_g_id(a), r->id[0]);
-  ASSERT_U64_EQ(gort_g_id(b), r->id[1]);
+  ASSERT_U64_NE(r->m[0].id, r->m[1].id);
+  ASSERT_U64_EQ(gort_g_id(a), r->m[0].id);
+  ASSERT_U64_EQ(gort_g_id(b), r->m[1].id);
   ASSERT_EQ(gort_join(a, 0), 0);
   ASSERT_EQ(gort_g_cancelled(a), 0);
   ASSERT_EQ(gort_cancel(a), 0); /* b, on a's old stack, is not touched */

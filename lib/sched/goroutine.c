@@ -63,6 +63,20 @@ static void p_leave(gort__m *m, gort__p *p)
                           memory_order_release);
 }
 
+/* A handle for g with refs references; an embedded one is g's selfh. */
+static void handle_init(gort__handle *h, gort__g *g, int refs, bool embedded,
+                        gort__foreign *foreign)
+{
+  atomic_init(&h->done, 0);
+  atomic_init(&h->cancelled, 0);
+  atomic_init(&h->refs, refs);
+  h->embedded = embedded;
+  gort__lock_init(&h->lock, GORT__RANK_HANDLE);
+  atomic_init(&h->g, g);
+  h->id = g->id;
+  h->foreign = foreign;
+}
+
 /* Creates and queues a goroutine. lane/foreign may be NULL. */
 static int spawn(gort__sched *s, gort__lane *lane, gort__foreign *foreign,
                  void (*fn)(void *), void *arg, size_t stack_size,
@@ -79,16 +93,8 @@ static int spawn(gort__sched *s, gort__lane *lane, gort__foreign *foreign,
   if (atomic_load_explicit(&s->stopping, memory_order_acquire))
     return GORT_ECLOSED;
   size = stack_size ? gort__stack_round(stack_size) : s->default_stack;
-  if (out) {
-    if (!(h = malloc(sizeof *h)))
-      return GORT_ENOMEM;
-    atomic_init(&h->done, 0);
-    atomic_init(&h->cancelled, 0);
-    atomic_init(&h->refs, 2); /* the caller's and the goroutine's */
-    h->embedded = false;
-    gort__lock_init(&h->lock, GORT__RANK_HANDLE);
-    h->foreign = foreign;
-  }
+  if (out && !(h = malloc(sizeof *h)))
+    return GORT_ENOMEM;
   m = gort__getm();
   p = p_enter(s, m);
   g = gort__stack_alloc(s, p, size);
@@ -103,10 +109,8 @@ static int spawn(gort__sched *s, gort__lane *lane, gort__foreign *foreign,
   GORT__SET_RELAXED(g->lane, lane);
   GORT__SET_RELAXED(g->foreign, foreign);
   g->handle = h;
-  if (h) {
-    atomic_init(&h->g, g);
-    h->id = g->id;
-  }
+  if (h) /* the caller's reference and the goroutine's */
+    handle_init(h, g, 2, false, foreign);
   gort__lock_init(&g->cancel_lock, GORT__RANK_LEAF - 1);
   gort__timer_init(&g->timer, NULL, NULL);
   gort__ctx_init(&g->ctx, g->stack_lo, g->stack_size, gort__g_bootstrap, g);
@@ -255,14 +259,9 @@ GORT_API gort_g *gort_self(void)
   /* only g writes g->handle from here on, and its end reads it after g
    * is off its stack */
   h = &g->selfh;
-  atomic_init(&h->done, 0);
-  atomic_init(&h->cancelled, 0);
-  atomic_init(&h->refs, 1); /* the goroutine's: its end drops it */
-  h->embedded = true;
-  gort__lock_init(&h->lock, GORT__RANK_HANDLE);
-  atomic_init(&h->g, g);
-  h->id = g->id;
-  h->foreign = NULL; /* a detached foreign goroutine owns its record */
+  /* one reference, the goroutine's, which its end drops; no foreign
+   * record: a detached foreign goroutine owns its own */
+  handle_init(h, g, 1, true, NULL);
   g->handle = h;
   return (gort_g *)h;
 }
