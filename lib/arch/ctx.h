@@ -21,10 +21,16 @@
 
 #include <stddef.h>
 
+/* Two words a switch hands to whatever it resumes. */
+typedef struct gort__ctx_pass {
+  void *a, *b;
+} gort__ctx_pass;
+
 #if defined(GORT_CTX_UCONTEXT)
 #include <ucontext.h>
 typedef struct gort__ctx {
   ucontext_t uc;
+  gort__ctx_pass pass; /* left here by the switch that resumes this one */
 } gort__ctx;
 #else
 typedef struct gort__ctx {
@@ -33,14 +39,21 @@ typedef struct gort__ctx {
 #endif
 
 /* Saves the running context into *from and resumes *to. Returns when some
- * later switch resumes *from. from and to must differ. */
-void gort__ctx_switch(gort__ctx *from, gort__ctx *to);
+ * later switch resumes *from, with the a and b that switch was given. from
+ * and to must differ.
+ *
+ * a and b travel in registers on the assembly backends: the scheduler hands
+ * the goroutine it switched away from, and its M, to the goroutine it
+ * switched to without a store and a dependent load through memory on the
+ * way, which is most of what is left of a yield once the switch is cheap. */
+gort__ctx_pass gort__ctx_switch(gort__ctx *from, gort__ctx *to, void *a,
+                                void *b);
 
-/* Prepares *c so that the first switch to it calls entry(arg) on the stack
- * [lo, lo + size), with the stack pointer aligned as the ABI requires at a
- * call. entry must never return (it switches away for good instead); if it
- * does, the process traps. */
+/* Prepares *c so that the first switch to it calls entry(arg, pass) on the
+ * stack [lo, lo + size), with the stack pointer aligned as the ABI requires
+ * at a call; pass holds that switch's a and b. entry must never return (it
+ * switches away for good instead); if it does, the process traps. */
 void gort__ctx_init(gort__ctx *c, void *lo, size_t size,
-                    void (*entry)(void *), void *arg);
+                    void (*entry)(void *, gort__ctx_pass), void *arg);
 
 #endif

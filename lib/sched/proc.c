@@ -409,42 +409,53 @@ static inline __attribute__((always_inline)) void requeue_yielder(gort__p *p,
   gort__runqput(p, d, false);
 }
 
-/* gort__post_switch for the direct path, with a yield's requeue inline:
- * the calls it saves are a fifth of a yield. */
-static inline __attribute__((always_inline)) void post_direct(gort__g *self)
+/* The inline part of gort__post_switch on the direct path: a yielder's
+ * requeue when its ring has room (the calls it saves are a fifth of a
+ * yield). False: call gort__finish_deferred instead. */
+static inline __attribute__((always_inline)) bool
+requeue_direct(gort__m *m, gort__g *d)
 {
-  gort__m *m = self->m;
-  gort__g *d = m->deferred;
-  int op;
-  if (!d)
-    return; /* resumed by g0 */
-  op = m->deferred_op;
-  m->deferred = NULL;
-  if (GORT__LIKELY(op == GORT__OP_YIELD && gort__canary_ok(d))) {
-    requeue_yielder(m->p, d);
-    p_set(m->p, m, GORT__P_USER);
-    return;
-  }
-  gort__finish_deferred(m, d, op);
+  gort__p *p = m->p;
+  uint32_t h, t;
+  if (GORT__UNLIKELY(d->op != GORT__OP_YIELD || !gort__canary_ok(d)))
+    return false;
+  h = atomic_load_explicit(&p->runqhead, memory_order_acquire);
+  t = atomic_load_explicit(&p->runqtail, memory_order_relaxed);
+  if (GORT__UNLIKELY(t - h >= GORT__RUNQ_SIZE))
+    return false; /* full: runqputslow spills half to the global queue */
+  atomic_store_explicit(&d->status, GORT__G_RUNNABLE, memory_order_release);
+  atomic_store_explicit(&p->runq[t & (GORT__RUNQ_SIZE - 1)], d,
+                        memory_order_relaxed);
+  atomic_store_explicit(&p->runqtail, t + 1, memory_order_release);
+  p_set(p, m, GORT__P_USER);
+  return true;
 }
 
-/* On g, which holds its P: if another goroutine of this P can run, switch
- * straight to it and leave op for it to finish (gort__post_switch): one
- * context switch instead of two, and no trip through the scheduler. The
- * scheduler's periodic duties (global queue fairness, due timers, a P to
- * retire) send us the long way instead. */
-static inline __attribute__((always_inline)) bool switch_direct(gort__g *g,
-                                                                int op)
+static inline __attribute__((always_inline)) void
+post_direct(gort__ctx_pass from)
 {
-  gort__m *m = g->m;
-  gort__p *p = m->p;
-  gort__sched *s = g->sched;
+  gort__m *m = from.a;
+  gort__g *d = from.b;
+  if (m && !requeue_direct(m, d)) /* no m: resumed by g0 */
+    gort__finish_deferred(m, d, d->op);
+}
+
+/* On m, whose P g holds: claims the P for the scheduler and takes the next
+ * goroutine of its queue, if one can run now. The scheduler's periodic
+ * duties (global queue fairness, due timers, a P to retire) send us the
+ * long way instead. With calls false nothing here makes a call (so the
+ * caller's fast path need not keep its registers across one): a pending
+ * timer then gives NULL too, for the caller to try again with calls. On
+ * NULL the P is the goroutine's again. */
+static inline __attribute__((always_inline)) gort__g *
+direct_next(gort__m *m, gort__p *p, gort__sched *s, bool calls)
+{
   gort__g *next;
   uint32_t tick;
   int64_t t0;
 
   if (!p || !p_cas(p, m, GORT__P_USER, GORT__P_RUNNING))
-    return false;
+    return NULL;
   /* the same fairness test schedule() makes before each execute */
   tick = atomic_load_explicit(&p->schedtick, memory_order_relaxed);
   if ((tick % 61 == 0 &&
@@ -454,28 +465,49 @@ static inline __attribute__((always_inline)) bool switch_direct(gort__g *g,
   /* our own P's timers every time, every P's every 8th switch */
   t0 = (tick & 7) ? atomic_load_explicit(&p->timer0, memory_order_relaxed)
                   : gort__timers_earliest(s);
-  if (t0 != GORT__NEVER_WHEN && t0 <= gort__nanotime())
+  if (t0 != GORT__NEVER_WHEN && (!calls || t0 <= gort__nanotime()))
     goto slow;
   next = gort__runqget(p);
   if (!next)
     goto slow;
   atomic_store_explicit(&p->schedtick, tick + 1, memory_order_relaxed);
-  m->deferred = g;
-  m->deferred_op = op;
+  return next;
+slow:
+  p_set(p, m, GORT__P_USER);
+  return NULL;
+}
+
+/* Runs next on m in place of g, which direct_next's claim lets us do. The
+ * switch hands next m and g in registers; returns what the switch that
+ * resumes g hands over. */
+static inline __attribute__((always_inline)) gort__ctx_pass
+direct_switch(gort__m *m, gort__g *g, gort__g *next)
+{
   next->m = m;
   atomic_store_explicit(&next->status, GORT__G_RUNNING, memory_order_relaxed);
   atomic_store_explicit(&m->curg, next, memory_order_release);
   gort__tls_cancelled = &next->cancelled;
 #if defined(GORT_ASAN) || defined(GORT_TSAN)
+  (void)m;
   gort__switch_g_to_g(g, next); /* with the sanitizers' fiber hooks */
+  return (gort__ctx_pass){NULL, NULL}; /* it finished what was left */
 #else
-  gort__ctx_switch(&g->ctx, &next->ctx);
-  post_direct(g);
+  return gort__ctx_switch(&g->ctx, &next->ctx, m, g);
 #endif
+}
+
+/* On g, running on m and holding its P: if another goroutine of this P can
+ * run, switch straight to it and leave g->op for it to finish
+ * (gort__post_switch): one context switch instead of two, and no trip
+ * through the scheduler. */
+static inline __attribute__((always_inline)) bool
+switch_direct(gort__m *m, gort__g *g)
+{
+  gort__g *next = direct_next(m, m->p, g->sched, true);
+  if (!next)
+    return false;
+  post_direct(direct_switch(m, g, next));
   return true;
-slow:
-  p_set(p, m, GORT__P_USER);
-  return false;
 }
 
 static void g_exited(gort__m *m, gort__p *p, gort__g *g);
@@ -504,21 +536,55 @@ void gort__finish_deferred(gort__m *m, gort__g *d, int op)
   p_set(p, m, GORT__P_USER);
 }
 
-/* Here rather than in goroutine.c, so the direct switch is inlined. */
+/* What gort_yield returns, read through g: we may be on another thread now,
+ * so not gort__check_cancel. */
+static int yield_result(gort__g *g)
+{
+  return atomic_load_explicit(&g->cancelled, memory_order_relaxed)
+             ? GORT_ECANCELED
+             : 0;
+}
+
+/* gort_yield's ways out of its fast path, each reached by a tail call so
+ * that the fast path keeps next to nothing in registers across its one
+ * switch: the whole direct switch, with calls, else through g0 ... */
+static __attribute__((noinline)) int yield_slow(gort__m *m, gort__g *g)
+{
+  if (!switch_direct(m, g))
+    gort__switch_to_g0(g);
+  return yield_result(g);
+}
+
+/* ... and the end of a direct switch that could not requeue inline. */
+static __attribute__((noinline)) int yield_finish(gort__ctx_pass from,
+                                                  gort__g *g)
+{
+  gort__finish_deferred(from.a, from.b, ((gort__g *)from.b)->op);
+  return yield_result(g);
+}
+
+/* Here rather than in goroutine.c, so the direct switch is inlined. The
+ * fast path makes two calls, gort__getm and the switch, so that it keeps
+ * only g in a register across the switch (one push, not six, in the
+ * prologue); everything that needs a call leaves by a tail call. */
 GORT_API int gort_yield(void)
 {
-  gort__g *g = gort__getg();
+  gort__m *m = gort__getm();
+  gort__g *g = m ? atomic_load_explicit(&m->curg, memory_order_relaxed) : NULL;
+  gort__g *next;
+  gort__ctx_pass from;
   if (!g) {
     gort__os_yield();
     return 0;
   }
   g->op = GORT__OP_YIELD;
-  if (!switch_direct(g, GORT__OP_YIELD))
-    gort__switch_to_g0(g);
-  /* not gort__check_cancel: we may be on another thread now */
-  return atomic_load_explicit(&g->cancelled, memory_order_relaxed)
-             ? GORT_ECANCELED
-             : 0;
+  next = direct_next(m, m->p, g->sched, false);
+  if (!next)
+    return yield_slow(m, g);
+  from = direct_switch(m, g, next);
+  if (from.a && !requeue_direct(from.a, from.b))
+    return yield_finish(from, g);
+  return yield_result(g);
 }
 
 /* The end of every goroutine, on its own stack: straight to the next
@@ -527,7 +593,7 @@ GORT_API int gort_yield(void)
 void gort__g_exit(gort__g *g)
 {
   g->op = GORT__OP_EXIT;
-  if (!switch_direct(g, GORT__OP_EXIT))
+  if (!switch_direct(g->m, g))
     gort__switch_to_g0(g);
   gort__fatal(__FILE__, __LINE__, "dead goroutine resumed");
 }
@@ -543,7 +609,7 @@ void gort__park(int reason, const void *what)
       atomic_load_explicit(&g->sched->coarse_now, memory_order_relaxed),
       memory_order_relaxed);
   g->op = GORT__OP_PARK;
-  if (!switch_direct(g, GORT__OP_PARK))
+  if (!switch_direct(g->m, g))
     gort__switch_to_g0(g);
   atomic_store_explicit(&g->waitreason, GORT__WR_NONE, memory_order_relaxed);
 }

@@ -167,8 +167,6 @@ struct gort__m {
   size_t g0_size;
   void *asan_fake_g0;
   void *tsan_g0;
-  gort__g *deferred; /* left by a direct switch: finished by the next g */
-  int deferred_op;
 };
 
 struct gort__p {
@@ -414,10 +412,10 @@ void gort__stack_each_g(gort__sched *s, void (*fn)(gort__g *g, void *ctx),
 /* ---- switch.c ---- */
 void gort__switch_to_g(gort__m *m, gort__g *g);
 void gort__switch_g_to_g(gort__g *g1, gort__g *g2);
-void gort__post_switch(gort__g *self);
+void gort__post_switch(gort__ctx_pass from);
 void gort__finish_deferred(gort__m *m, gort__g *d, int op);
 void gort__switch_to_g0(gort__g *g);
-void gort__g_bootstrap(void *arg);
+void gort__g_bootstrap(void *arg, gort__ctx_pass from);
 /* never returns; not declared noreturn, since ASan would then run
  * __asan_handle_no_return on the goroutine's stack before each call */
 void gort__g_exit(gort__g *g);
@@ -431,7 +429,19 @@ void gort__stack_deregister(unsigned id);
 
 /* ---- timer.c ---- */
 int64_t gort__timers_run(gort__p *p, int64_t now);
-int64_t gort__timers_earliest(gort__sched *s);
+/* The earliest timer of any P. Inline: the direct switch checks it every
+ * 8th time without making a call. */
+static inline int64_t gort__timers_earliest(gort__sched *s)
+{
+  int64_t min = GORT__NEVER_WHEN;
+  int i, n = atomic_load_explicit(&s->nprocs, memory_order_acquire);
+  for (i = 0; i < n; i++) {
+    int64_t w = atomic_load_explicit(&s->allp[i]->timer0, memory_order_seq_cst);
+    if (w < min)
+      min = w;
+  }
+  return min;
+}
 void gort__timers_move(gort__sched *s, gort__p *from);
 void gort__timers_init(gort__p *p);
 void gort__timers_free(gort__p *p);

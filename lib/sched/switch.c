@@ -20,8 +20,9 @@
  * parking goroutine's state is published only once it is fully off its
  * stack, which is what makes a wakeup that races a park safe: on the g0
  * path g0 publishes it; on the direct path the goroutine switched to does,
- * first thing (gort__post_switch), before running on. An ended goroutine's
- * slot is freed the same way.
+ * first thing (gort__post_switch), before running on. The direct switch
+ * hands it the M and the goroutine left behind in registers (arch/ctx.h).
+ * An ended goroutine's slot is freed the same way.
  */
 #include "config.h"
 
@@ -163,7 +164,8 @@ void gort__switch_to_g(gort__m *m, gort__g *g)
 #if defined(GORT_TSAN)
   __tsan_switch_to_fiber(g->tsan_fiber, 0);
 #endif
-  gort__ctx_switch(&m->g0ctx, &g->ctx);
+  /* no M in the pass: g was not switched to directly */
+  gort__ctx_switch(&m->g0ctx, &g->ctx, NULL, NULL);
 #if defined(GORT_ASAN)
   __sanitizer_finish_switch_fiber(m->asan_fake_g0, NULL, NULL);
 #endif
@@ -174,6 +176,7 @@ void gort__switch_to_g(gort__m *m, gort__g *g)
 void gort__switch_to_g0(gort__g *g)
 {
   gort__m *m = g->m;
+  gort__ctx_pass from;
 #if defined(GORT_ASAN)
   __sanitizer_start_switch_fiber(g->op == GORT__OP_EXIT ? NULL : &g->asan_fake,
                                  m->g0_lo, m->g0_size);
@@ -181,18 +184,21 @@ void gort__switch_to_g0(gort__g *g)
 #if defined(GORT_TSAN)
   __tsan_switch_to_fiber(m->tsan_g0, 0);
 #endif
-  gort__ctx_switch(&g->ctx, &m->g0ctx);
+  from = gort__ctx_switch(&g->ctx, &m->g0ctx, NULL, NULL);
   /* m is stale from here on: we may be on another thread. */
 #if defined(GORT_ASAN)
   __sanitizer_finish_switch_fiber(g->asan_fake, NULL, NULL);
 #endif
-  gort__post_switch(g);
+  gort__post_switch(from);
 }
 
 /* On g1, which holds its P: run g2 straight away on this M. What g1 asked
- * for (m->deferred) is finished by g2 once g1 is off its stack. */
+ * for (g1->op) is finished by g2 once g1 is off its stack: the switch hands
+ * g2 this M and g1. */
 void gort__switch_g_to_g(gort__g *g1, gort__g *g2)
 {
+  gort__m *m = g1->m;
+  gort__ctx_pass from;
 #if defined(GORT_ASAN)
   /* an ending goroutine's fake stack ends with it */
   __sanitizer_start_switch_fiber(g1->op == GORT__OP_EXIT ? NULL
@@ -202,34 +208,34 @@ void gort__switch_g_to_g(gort__g *g1, gort__g *g2)
 #if defined(GORT_TSAN)
   __tsan_switch_to_fiber(g2->tsan_fiber, 0);
 #endif
-  gort__ctx_switch(&g1->ctx, &g2->ctx);
+  from = gort__ctx_switch(&g1->ctx, &g2->ctx, m, g1);
 #if defined(GORT_ASAN)
   __sanitizer_finish_switch_fiber(g1->asan_fake, NULL, NULL);
 #endif
-  gort__post_switch(g1);
+  gort__post_switch(from);
 }
 
 /* First thing a goroutine does when it runs again: if it was switched to
- * directly, finish what the goroutine before it asked for. g->m is the M
- * that resumed us (set before the switch), so no thread-local is read. */
-void gort__post_switch(gort__g *self)
+ * directly, finish what the goroutine before it asked for. The switch that
+ * resumed us handed over its M and that goroutine (from.a, from.b; no M
+ * when g0 resumed us), so no thread-local is read. */
+void gort__post_switch(gort__ctx_pass from)
 {
-  gort__m *m = self->m;
-  gort__g *d = m->deferred;
-  if (GORT__LIKELY(d == NULL))
+  gort__m *m = from.a;
+  gort__g *d = from.b;
+  if (GORT__LIKELY(m == NULL))
     return;
-  m->deferred = NULL;
-  gort__finish_deferred(m, d, m->deferred_op);
+  gort__finish_deferred(m, d, d->op);
 }
 
 /* The first code every goroutine runs, on its own stack. */
-void gort__g_bootstrap(void *arg)
+void gort__g_bootstrap(void *arg, gort__ctx_pass from)
 {
   gort__g *g = arg;
 #if defined(GORT_ASAN)
   __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
-  gort__post_switch(g);
+  gort__post_switch(from);
   g->fn(g->arg);
   gort__g_exit(g);
 }

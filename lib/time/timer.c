@@ -230,18 +230,6 @@ void gort__timer_release(gort__timer *t)
   atomic_store_explicit(&t->running, 0, memory_order_seq_cst);
 }
 
-int64_t gort__timers_earliest(gort__sched *s)
-{
-  int64_t min = GORT__NEVER_WHEN;
-  int i, n = atomic_load_explicit(&s->nprocs, memory_order_acquire);
-  for (i = 0; i < n; i++) {
-    int64_t w = atomic_load_explicit(&s->allp[i]->timer0, memory_order_seq_cst);
-    if (w < min)
-      min = w;
-  }
-  return min;
-}
-
 /* Moves every timer of from (being retired) into live Ps' heaps. Holds both
  * heap locks so a concurrent gort__timer_del always finds its timer. Only
  * one retirement runs at a time (under sched.lock). */

@@ -260,26 +260,29 @@ static unsigned long counters[NCTX];
 static volatile int turn; /* who should run next: 0..NCTX-1, NCTX = main */
 
 /* main -> 0 -> 1 -> 2 -> main, forever; main decides when to stop. */
-static void ring_entry(void *arg) {
+static void ring_entry(void *arg, gort__ctx_pass pass) {
+  (void)pass;
   int me = (int)(intptr_t)arg;
 
   for (;;) {
     CHECK_EQ(turn, me);
     counters[me]++;
     turn = me + 1;
-    gort__ctx_switch(&ctxs[me], me == NCTX - 1 ? &main_ctx : &ctxs[me + 1]);
+    gort__ctx_switch(&ctxs[me], me == NCTX - 1 ? &main_ctx : &ctxs[me + 1],
+                     NULL, NULL);
   }
 }
 
 /* main -> k -> main, for each k in turn. */
-static void star_entry(void *arg) {
+static void star_entry(void *arg, gort__ctx_pass pass) {
+  (void)pass;
   int me = (int)(intptr_t)arg;
 
   for (;;) {
     CHECK_EQ(turn, me);
     counters[me]++;
     turn = NCTX;
-    gort__ctx_switch(&ctxs[me], &main_ctx);
+    gort__ctx_switch(&ctxs[me], &main_ctx, NULL, NULL);
   }
 }
 
@@ -294,7 +297,7 @@ static void test_ring_and_star(void) {
   }
   for (r = 0; r < RING_ROUNDS; r++) {
     turn = 0;
-    gort__ctx_switch(&main_ctx, &ctxs[0]);
+    gort__ctx_switch(&main_ctx, &ctxs[0], NULL, NULL);
     CHECK_EQ(turn, NCTX);
     if (turn != NCTX)
       return;
@@ -312,12 +315,60 @@ static void test_ring_and_star(void) {
   for (r = 0; r < RING_ROUNDS; r++) {
     for (i = 0; i < NCTX; i++) {
       turn = i;
-      gort__ctx_switch(&main_ctx, &ctxs[i]);
+      gort__ctx_switch(&main_ctx, &ctxs[i], NULL, NULL);
       CHECK_EQ(turn, NCTX);
     }
   }
   for (i = 0; i < NCTX; i++)
     CHECK_EQ(counters[i], RING_ROUNDS);
+}
+
+/* ---- the two words a switch hands over ---------------------------------- */
+
+#define PASS_ROUNDS 100000
+
+/* What the switch into context k carries in round r: distinct per hop, so a
+ * value left over from another hop, or swapped a and b, shows. */
+static void *pass_word(long r, int k, int which) {
+  return (void *)(uintptr_t)(((uintptr_t)r << 8) | (uintptr_t)(k << 1) |
+                             (uintptr_t)which);
+}
+
+static long pass_round;
+
+/* Context k of a ring main -> 0 -> 1 -> 2 -> main: checks what the switch
+ * into it carried (on its first run as entry's argument, later as the
+ * switch's return value) and hands the next context its own words. */
+static void pass_entry(void *arg, gort__ctx_pass pass) {
+  int me = (int)(intptr_t)arg;
+
+  for (;;) {
+    int next = me + 1;
+    CHECK_EQ(pass.a, pass_word(pass_round, me, 0));
+    CHECK_EQ(pass.b, pass_word(pass_round, me, 1));
+    pass = gort__ctx_switch(&ctxs[me], next == NCTX ? &main_ctx : &ctxs[next],
+                            pass_word(pass_round, next, 0),
+                            pass_word(pass_round, next, 1));
+  }
+}
+
+static void test_pass(void) {
+  int i;
+  long r;
+
+  for (i = 0; i < NCTX; i++)
+    gort__ctx_init(&ctxs[i], stacks[i].lo, stacks[i].size, pass_entry,
+                   (void *)(intptr_t)i);
+  for (r = 0; r < PASS_ROUNDS; r++) {
+    gort__ctx_pass got;
+    pass_round = r;
+    got = gort__ctx_switch(&main_ctx, &ctxs[0], pass_word(r, 0, 0),
+                           pass_word(r, 0, 1));
+    CHECK_EQ(got.a, pass_word(r, NCTX, 0));
+    CHECK_EQ(got.b, pass_word(r, NCTX, 1));
+    if (got.a != pass_word(r, NCTX, 0))
+      return;
+  }
 }
 
 /* ---- callee-saved registers: assembly probe ------------------------------- */
@@ -473,7 +524,8 @@ static void check_probe(const uint64_t *out, uint64_t seed, long round) {
 
 /* The other side: clobbers every callee-saved register with its own
  * patterns (a different seed each round) before switching back. */
-static void probe_entry(void *arg) {
+static void probe_entry(void *arg, gort__ctx_pass pass) {
+  (void)pass;
   uint64_t out[NPROBE];
   long r;
 
@@ -505,7 +557,7 @@ static volatile uint64_t heavy_seed = 12345;
 static volatile double heavy_fseed = 1.25;
 
 static __attribute__((noinline)) void hook_switch(void) {
-  gort__ctx_switch(heavy_from, heavy_to);
+  gort__ctx_switch(heavy_from, heavy_to, NULL, NULL);
 }
 
 static __attribute__((noinline)) void hook_none(void) {
@@ -530,7 +582,8 @@ static __attribute__((noinline)) uint64_t heavy(void (*hook)(void),
          19 * i + 23 * j + 29 * k;
 }
 
-static void heavy_other(void *arg) {
+static void heavy_other(void *arg, gort__ctx_pass pass) {
+  (void)pass;
   uint64_t fb;
 
   (void)arg;
@@ -650,25 +703,27 @@ static const struct fpmode fp_b = {FE_TOWARDZERO, 0};
 /* A: starts with the default, sets its own mode, then verifies it on every
  * resume. It hands over to B directly, so B's checks also cover a switch
  * between two non-main contexts. */
-static void fp_entry_a(void *arg) {
+static void fp_entry_a(void *arg, gort__ctx_pass pass) {
+  (void)pass;
   (void)arg;
   CHECK_FP(fp_default, "A at start");
   fp_set(fp_a);
-  gort__ctx_switch(&ctxs[0], &main_ctx);
+  gort__ctx_switch(&ctxs[0], &main_ctx, NULL, NULL);
   for (;;) {
     CHECK_FP(fp_a, "A");
-    gort__ctx_switch(&ctxs[0], &ctxs[1]);
+    gort__ctx_switch(&ctxs[0], &ctxs[1], NULL, NULL);
   }
 }
 
-static void fp_entry_b(void *arg) {
+static void fp_entry_b(void *arg, gort__ctx_pass pass) {
+  (void)pass;
   (void)arg;
   CHECK_FP(fp_default, "B at start");
   fp_set(fp_b);
-  gort__ctx_switch(&ctxs[1], &main_ctx);
+  gort__ctx_switch(&ctxs[1], &main_ctx, NULL, NULL);
   for (;;) {
     CHECK_FP(fp_b, "B");
-    gort__ctx_switch(&ctxs[1], &main_ctx);
+    gort__ctx_switch(&ctxs[1], &main_ctx, NULL, NULL);
   }
 }
 
@@ -681,12 +736,13 @@ static void test_fpctl(void) {
   fp_set(fp_main);
   gort__ctx_init(&ctxs[0], stacks[0].lo, stacks[0].size, fp_entry_a, NULL);
   gort__ctx_init(&ctxs[1], stacks[1].lo, stacks[1].size, fp_entry_b, NULL);
-  gort__ctx_switch(&main_ctx, &ctxs[0]);
+  gort__ctx_switch(&main_ctx, &ctxs[0], NULL, NULL);
   CHECK_FP(fp_main, "main after starting A");
-  gort__ctx_switch(&main_ctx, &ctxs[1]);
+  gort__ctx_switch(&main_ctx, &ctxs[1], NULL, NULL);
   CHECK_FP(fp_main, "main after starting B");
   for (r = 0; r < FP_ROUNDS; r++) {
-    gort__ctx_switch(&main_ctx, &ctxs[0]); /* main -> A -> B -> main */
+    /* main -> A -> B -> main */
+    gort__ctx_switch(&main_ctx, &ctxs[0], NULL, NULL);
     CHECK_FP(fp_main, "main");
   }
   fp_set(saved);
@@ -696,8 +752,10 @@ static void test_fpctl(void) {
 
 /* Entry stub in assembly: records sp exactly as the backend delivered it,
  * then tail-jumps to t_align_c with the argument untouched. */
-void t_align_entry(void *arg) __attribute__((visibility("hidden")));
-void t_align_c(void *arg) __attribute__((visibility("hidden")));
+void t_align_entry(void *arg, gort__ctx_pass pass)
+    __attribute__((visibility("hidden")));
+void t_align_c(void *arg, gort__ctx_pass pass)
+    __attribute__((visibility("hidden")));
 __attribute__((visibility("hidden"))) uintptr_t t_align_sp;
 
 #if defined(__x86_64__)
@@ -745,7 +803,7 @@ static int fmt(char *buf, size_t n, const char *f, ...) {
   return r;
 }
 
-void t_align_c(void *arg) {
+void t_align_c(void *arg, gort__ctx_pass pass) {
   alignas(16) unsigned char local16[16];
   long double ld = 1.5L;
   volatile double x = 2.5, y = -0.125;
@@ -753,6 +811,9 @@ void t_align_c(void *arg) {
 
   align_ran = 1;
   CHECK_EQ(arg, align_magic);
+  /* the stub passed the pass registers on untouched too */
+  CHECK_EQ(pass.a, (void *)&align_ran);
+  CHECK_EQ(pass.b, (void *)align_magic);
 #if defined(ENTRY_SP_BIAS)
   CHECK_EQ((t_align_sp + ENTRY_SP_BIAS) % 16, 0);
 #endif
@@ -767,10 +828,10 @@ void t_align_c(void *arg) {
       2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, x);
   CHECK_STREQ(buf, "1.00|2.00|3.00|4.00|5.00|6.00|7.00|8.00|2.50");
   memset(local16, 0, sizeof local16);
-  gort__ctx_switch(&ctxs[2], &main_ctx);
+  gort__ctx_switch(&ctxs[2], &main_ctx, NULL, NULL);
   CHECK_EQ(0, 1); /* never resumed */
   for (;;)
-    gort__ctx_switch(&ctxs[2], &main_ctx);
+    gort__ctx_switch(&ctxs[2], &main_ctx, NULL, NULL);
 }
 
 static void test_align(void) {
@@ -783,17 +844,19 @@ static void test_align(void) {
     t_align_sp = 1;
     gort__ctx_init(&ctxs[2], stacks[2].lo, stacks[2].size - (size_t)i,
                    t_align_entry, (void *)align_magic);
-    gort__ctx_switch(&main_ctx, &ctxs[2]);
+    gort__ctx_switch(&main_ctx, &ctxs[2], (void *)&align_ran,
+                     (void *)align_magic);
     CHECK_EQ(align_ran, 1);
   }
 }
 
 /* ---- ctx_init stays inside [lo, lo + size) ---------------------------------- */
 
-static void idle_entry(void *arg) {
+static void idle_entry(void *arg, gort__ctx_pass pass) {
+  (void)pass;
   (void)arg;
   for (;;)
-    gort__ctx_switch(&ctxs[2], &main_ctx);
+    gort__ctx_switch(&ctxs[2], &main_ctx, NULL, NULL);
 }
 
 /* A fresh buffer, filled before any stack use: refilling a stack that has
@@ -814,8 +877,8 @@ static void test_bounds(void) {
   vg_id = VALGRIND_STACK_REGISTER(buf + PAD, buf + PAD + SIZE);
 #endif
   gort__ctx_init(&ctxs[2], buf + PAD, SIZE, idle_entry, NULL);
-  gort__ctx_switch(&main_ctx, &ctxs[2]);
-  gort__ctx_switch(&main_ctx, &ctxs[2]);
+  gort__ctx_switch(&main_ctx, &ctxs[2], NULL, NULL);
+  gort__ctx_switch(&main_ctx, &ctxs[2], NULL, NULL);
   for (i = 0; i < PAD; i++)
     bad += buf[i] != 0x5A;
   for (i = PAD + SIZE; i < PAD + SIZE + PAD; i++)
@@ -843,7 +906,8 @@ static __attribute__((noinline)) uint64_t recurse(int n, uint64_t acc) {
     frame[i] = acc * 31 + (uint64_t)(n * 8 + i);
   if (n == 0) {
     recursion_paused = 1;
-    gort__ctx_switch(&ctxs[0], &main_ctx); /* main scribbles on its stack */
+    /* main scribbles on its stack */
+    gort__ctx_switch(&ctxs[0], &main_ctx, NULL, NULL);
     r = acc;
   } else {
     r = recurse(n - 1, acc * 7 + (uint64_t)n);
@@ -859,11 +923,12 @@ static uint64_t recurse_plain(int n, uint64_t acc) {
 
 static uint64_t recursion_result;
 
-static void recursion_entry(void *arg) {
+static void recursion_entry(void *arg, gort__ctx_pass pass) {
+  (void)pass;
   (void)arg;
   recursion_result = recurse(DEPTH, 1);
   for (;;)
-    gort__ctx_switch(&ctxs[0], &main_ctx);
+    gort__ctx_switch(&ctxs[0], &main_ctx, NULL, NULL);
 }
 
 static __attribute__((noinline)) void scribble(void) {
@@ -879,10 +944,10 @@ static void test_recursion(void) {
   recursion_result = 0;
   gort__ctx_init(&ctxs[0], stacks[0].lo, stacks[0].size, recursion_entry,
                  NULL);
-  gort__ctx_switch(&main_ctx, &ctxs[0]);
+  gort__ctx_switch(&main_ctx, &ctxs[0], NULL, NULL);
   CHECK_EQ(recursion_paused, 1);
   scribble();
-  gort__ctx_switch(&main_ctx, &ctxs[0]);
+  gort__ctx_switch(&main_ctx, &ctxs[0], NULL, NULL);
   CHECK_EQ(recursion_result, recurse_plain(DEPTH, 1));
 }
 
@@ -897,11 +962,12 @@ static __attribute__((noinline)) void bt_leaf(void) {
   bt_depth = backtrace(pcs, 256);
 }
 
-static void bt_entry(void *arg) {
+static void bt_entry(void *arg, gort__ctx_pass pass) {
+  (void)pass;
   (void)arg;
   bt_leaf();
   for (;;)
-    gort__ctx_switch(&ctxs[1], &main_ctx);
+    gort__ctx_switch(&ctxs[1], &main_ctx, NULL, NULL);
 }
 
 static __attribute__((noinline)) void *some_return_address(void) {
@@ -930,7 +996,7 @@ static void test_unwind(void) {
 #endif
   bt_depth = -1;
   gort__ctx_init(&ctxs[1], buf, SIZE, bt_entry, NULL);
-  gort__ctx_switch(&main_ctx, &ctxs[1]);
+  gort__ctx_switch(&main_ctx, &ctxs[1], NULL, NULL);
   CHECK_LT(0, bt_depth);
   CHECK_LT(bt_depth, 8);
 #if HAVE_VALGRIND
@@ -961,6 +1027,7 @@ int main(void) {
   crash_handlers();
   signals_start();
   RUN(test_ring_and_star);
+  RUN(test_pass);
 #if defined(NPROBE)
   RUN(test_regs_asm);
 #else

@@ -58,7 +58,9 @@
 
 	.text
 
-/* void gort__ctx_switch(gort__ctx *from [x0], gort__ctx *to [x1]) */
+/* gort__ctx_pass gort__ctx_switch(gort__ctx *from [x0], gort__ctx *to [x1],
+ *                                  void *a [x2], void *b [x3])
+ * returns [x0, x1] the a and b of the switch that resumes from. */
 	.globl	gort__ctx_switch
 	.hidden	gort__ctx_switch
 	.type	gort__ctx_switch, %function
@@ -106,6 +108,10 @@ gort__ctx_switch:
 	mov	x10, sp
 	str	x10, [x0]
 	ldr	x10, [x1]
+	/* a and b ride across in the return registers, which nothing below
+	 * touches */
+	mov	x0, x2
+	mov	x1, x3
 	mov	sp, x10
 	ldr	x10, [sp, #160]
 	cmp	x9, x10
@@ -149,7 +155,8 @@ gort__ctx_switch:
 	.size	gort__ctx_switch, .-gort__ctx_switch
 
 /* void gort__ctx_init(gort__ctx *c [x0], void *lo [x1], size_t size [x2],
- *                     void (*entry)(void *) [x3], void *arg [x4])
+ *                     void (*entry)(void *, gort__ctx_pass) [x3],
+ *                     void *arg [x4])
  * The caller guarantees size covers at least the 176-byte frame plus
  * whatever entry needs; nothing below "lo" is touched. */
 	.globl	gort__ctx_init
@@ -181,7 +188,8 @@ gort__ctx_init:
 
 /* First code a new context runs, reached by the "ret" of its first switch,
  * with sp at the 16-aligned top as the ABI requires at a call. x29 is 0, so
- * the frame record entry pushes ends any frame-pointer walk, and the return
+ * the frame record entry pushes ends any frame-pointer walk; entry gets the
+ * first switch's a and b as its second argument. The return
  * address is marked undefined so CFI unwinders (gdb, libgcc, libunwind) stop
  * here instead of walking into garbage. */
 	.type	gort__ctx_start, %function
@@ -189,6 +197,8 @@ gort__ctx_init:
 gort__ctx_start:
 	.cfi_startproc
 	.cfi_undefined x30
+	mov	x2, x1			/* entry(arg, pass): pass in x1, x2 */
+	mov	x1, x0
 	mov	x0, x20
 	blr	x19
 	brk	#0x1			/* entry returned: the contract forbids it */

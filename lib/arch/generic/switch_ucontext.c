@@ -18,6 +18,10 @@
  * passes the record's address split into two unsigned halves, which the
  * trampoline joins again. The record is read once, before entry runs.
  *
+ * The two words a switch hands over (arch/ctx.h) go through the context
+ * switched to: the switcher writes them into to->pass, and whoever comes
+ * back from swapcontext reads its own.
+ *
  * The floating-point environment: getcontext captures the creator's, but the
  * assembly backends start every context with the ABI default (a goroutine's
  * FP behaviour must not depend on which goroutine spawned it), so the
@@ -42,8 +46,9 @@
 
 /* What the new context must call, parked at the top of its own stack. */
 struct boot {
-  void (*entry)(void *);
+  void (*entry)(void *, gort__ctx_pass);
   void *arg;
+  gort__ctx *self; /* where the first switch to us leaves its a and b */
 };
 
 /* Aligned for any type, so the part of the stack below the record keeps the
@@ -55,29 +60,36 @@ static void start(unsigned int hi, unsigned int lo) {
    * and a 32-bit shift of it would be undefined. */
   uintptr_t p = ((uintptr_t)hi << 16 << 16) | (uintptr_t)lo;
   const struct boot *b = (const struct boot *)p;
-  void (*entry)(void *) = b->entry;
+  void (*entry)(void *, gort__ctx_pass) = b->entry;
   void *arg = b->arg;
+  gort__ctx_pass pass = b->self->pass;
 
   fesetenv(FE_DFL_ENV);
-  entry(arg);
+  entry(arg, pass);
   /* The contract says entry never returns; uc_link is NULL, so returning
    * from here would silently end the thread. Trap instead. */
   __builtin_trap();
 }
 
-void gort__ctx_switch(gort__ctx *from, gort__ctx *to) {
+gort__ctx_pass gort__ctx_switch(gort__ctx *from, gort__ctx *to, void *a,
+                                void *b) {
+  to->pass.a = a;
+  to->pass.b = b;
   /* Cannot fail with contexts built by getcontext and makecontext. */
   (void)swapcontext(&from->uc, &to->uc);
+  /* whoever resumed us wrote these just before */
+  return from->pass;
 }
 
 void gort__ctx_init(gort__ctx *c, void *lo, size_t size,
-                    void (*entry)(void *), void *arg) {
+                    void (*entry)(void *, gort__ctx_pass), void *arg) {
   uintptr_t top = ((uintptr_t)lo + size) & ~(uintptr_t)15;
   struct boot *b = (struct boot *)(top - BOOT_SPACE);
   uintptr_t p = (uintptr_t)b;
 
   b->entry = entry;
   b->arg = arg;
+  b->self = c;
   /* getcontext only fails for invalid arguments; there is no error path in
    * the contract, and a context we could not build must not run. */
   if (getcontext(&c->uc) != 0)
