@@ -138,10 +138,15 @@ static int spawn(gort__sched *s, gort__lane *lane, gort__foreign *foreign,
     p_leave(m, p);
     gort__wakep(s);
     /* Backpressure: a goroutine spawning in a loop lets its queue run once
-     * it holds a quarter ring, so finished stacks come back hot instead of
-     * a million fresh ones being faulted in (Go can afford the backlog:
-     * its stacks start at 2 KiB of heap). */
-    if (queued >= GORT__RUNQ_SIZE / 4 &&
+     * it holds 16, so finished stacks come back hot instead of a million
+     * fresh ones being faulted in (Go can afford the backlog: its stacks
+     * start at 2 KiB of heap). Small batches also leave little for another
+     * P to steal, whose running them costs cache misses on both sides:
+     * 16 rather than the 64 this was, spawn then wg_done at 2 Ps went from
+     * 89-96 to 63 ns a goroutine, and at 1 P from 64 to 59 (bench/spawn).
+     * The price: a spawner whose children run long without a scheduling
+     * point waits for 16 of them at a time, not 64. */
+    if (queued >= GORT__SPAWN_BATCH &&
         atomic_load_explicit(&m->curg, memory_order_relaxed) != NULL)
       gort_yield();
   } else {

@@ -42,6 +42,9 @@
 #endif
 
 #define GORT__RUNQ_SIZE 256
+/* A goroutine spawning in a loop yields once its queue holds this many
+ * (goroutine.c says why). */
+#define GORT__SPAWN_BATCH 16
 #define GORT__CANARY 0x676f7274c0ffee42ULL /* "gort" + coffee */
 #define GORT__MAXPROCS_LIMIT 1024
 #define GORT__NEVER_WHEN INT64_MAX
