@@ -401,14 +401,6 @@ void gort__ready(gort__g *g)
   gort__g_start(g->sched, g, true);
 }
 
-/* A yielder, off its stack now, goes to the back of the queue. */
-static inline __attribute__((always_inline)) void requeue_yielder(gort__p *p,
-                                                                  gort__g *d)
-{
-  atomic_store_explicit(&d->status, GORT__G_RUNNABLE, memory_order_release);
-  gort__runqput(p, d, false);
-}
-
 /* The inline part of gort__post_switch on the direct path: a yielder's
  * requeue when its ring has room (the calls it saves are a fifth of a
  * yield). False: call gort__finish_deferred instead. */
@@ -419,14 +411,10 @@ requeue_direct(gort__m *m, gort__g *d)
   uint32_t h, t;
   if (GORT__UNLIKELY(d->op != GORT__OP_YIELD || !gort__canary_ok(d)))
     return false;
-  h = atomic_load_explicit(&p->runqhead, memory_order_acquire);
-  t = atomic_load_explicit(&p->runqtail, memory_order_relaxed);
-  if (GORT__UNLIKELY(t - h >= GORT__RUNQ_SIZE))
-    return false; /* full: runqputslow spills half to the global queue */
   atomic_store_explicit(&d->status, GORT__G_RUNNABLE, memory_order_release);
-  atomic_store_explicit(&p->runq[t & (GORT__RUNQ_SIZE - 1)], d,
-                        memory_order_relaxed);
-  atomic_store_explicit(&p->runqtail, t + 1, memory_order_release);
+  /* full: gort__finish_deferred's runqput spills half to the global queue */
+  if (GORT__UNLIKELY(!gort__runqput_ring(p, d, &h, &t)))
+    return false;
   p_set(p, m, GORT__P_USER);
   return true;
 }
@@ -437,7 +425,7 @@ post_direct(gort__ctx_pass from)
   gort__m *m = from.a;
   gort__g *d = from.b;
   if (m && !requeue_direct(m, d)) /* no m: resumed by g0 */
-    gort__finish_deferred(m, d, d->op);
+    gort__finish_deferred(m, d);
 }
 
 /* On m, whose P g holds: claims the P for the scheduler and takes the next
@@ -512,14 +500,16 @@ switch_direct(gort__m *m, gort__g *g)
 
 static void g_exited(gort__m *m, gort__p *p, gort__g *g);
 
-/* Runs on the goroutine switched to directly: d is off its stack now. */
-void gort__finish_deferred(gort__m *m, gort__g *d, int op)
+void gort__finish_deferred(gort__m *m, gort__g *d)
 {
   gort__p *p = m->p;
+  int op = d->op;
   if (GORT__UNLIKELY(!gort__canary_ok(d)))
     overflow_die(d);
   if (op == GORT__OP_YIELD) {
-    requeue_yielder(p, d);
+    /* a yielder goes to the back of the queue */
+    atomic_store_explicit(&d->status, GORT__G_RUNNABLE, memory_order_release);
+    gort__runqput(p, d, false);
   } else if (op == GORT__OP_EXIT) {
     g_exited(m, p, d);
   } else {
@@ -559,7 +549,7 @@ static __attribute__((noinline)) int yield_slow(gort__m *m, gort__g *g)
 static __attribute__((noinline)) int yield_finish(gort__ctx_pass from,
                                                   gort__g *g)
 {
-  gort__finish_deferred(from.a, from.b, ((gort__g *)from.b)->op);
+  gort__finish_deferred(from.a, from.b);
   return yield_result(g);
 }
 

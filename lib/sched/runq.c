@@ -19,7 +19,6 @@
 
 #define RQ_MASK (GORT__RUNQ_SIZE - 1)
 
-
 bool gort__runqempty(gort__p *p)
 {
   for (;;) {

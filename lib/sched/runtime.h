@@ -160,8 +160,8 @@ void gort__waiter_init(gort__waiter *w);
  * After this returns true the caller must not touch *w (it may be gone). */
 bool gort__waiter_wake(gort__waiter *w, int result, uintptr_t token);
 /* Claims w without waking it yet (for wakers that must finish bookkeeping
- * under a lock first). Follow with gort__waiter_finish. */
-/* WAITING -> CLAIMED: true for exactly one caller. */
+ * under a lock first): WAITING -> CLAIMED, true for exactly one caller.
+ * Follow with gort__waiter_finish. */
 static inline bool gort__waiter_claim(gort__waiter *w)
 {
   uint32_t e = GORT__W_WAITING;

@@ -341,6 +341,21 @@ void gort__notewakeup(gort__m *m);
 /* ---- runq.c ---- */
 bool gort__runqputslow(gort__p *p, gort__g *g, uint32_t h, uint32_t t);
 
+/* Puts g at the tail of p's ring if it has room; else false, with the head
+ * and tail it saw in *h and *t (for gort__runqputslow). Owner only. */
+static inline bool gort__runqput_ring(gort__p *p, gort__g *g, uint32_t *h,
+                                      uint32_t *t)
+{
+  *h = atomic_load_explicit(&p->runqhead, memory_order_acquire);
+  *t = atomic_load_explicit(&p->runqtail, memory_order_relaxed);
+  if (*t - *h >= GORT__RUNQ_SIZE)
+    return false;
+  atomic_store_explicit(&p->runq[*t & (GORT__RUNQ_SIZE - 1)], g,
+                        memory_order_relaxed);
+  atomic_store_explicit(&p->runqtail, *t + 1, memory_order_release);
+  return true;
+}
+
 /* Puts g on p's queue (front, as runnext, if next). Owner only. Returns
  * false if it had to spill to the global queue. Inline, with runqget:
  * each is on every switch and every ready (runq.c has the design). */
@@ -360,14 +375,9 @@ static inline bool gort__runqput(gort__p *p, gort__g *g, bool next)
     g = old; /* the previous runnext goes to the tail */
   }
   for (;;) {
-    uint32_t h = atomic_load_explicit(&p->runqhead, memory_order_acquire);
-    uint32_t t = atomic_load_explicit(&p->runqtail, memory_order_relaxed);
-    if (t - h < GORT__RUNQ_SIZE) {
-      atomic_store_explicit(&p->runq[t & (GORT__RUNQ_SIZE - 1)], g,
-                            memory_order_relaxed);
-      atomic_store_explicit(&p->runqtail, t + 1, memory_order_release);
+    uint32_t h, t;
+    if (gort__runqput_ring(p, g, &h, &t))
       return true;
-    }
     if (gort__runqputslow(p, g, h, t))
       return false;
   }
@@ -416,7 +426,9 @@ void gort__stack_each_g(gort__sched *s, void (*fn)(gort__g *g, void *ctx),
 void gort__switch_to_g(gort__m *m, gort__g *g);
 void gort__switch_g_to_g(gort__g *g1, gort__g *g2);
 void gort__post_switch(gort__ctx_pass from);
-void gort__finish_deferred(gort__m *m, gort__g *d, int op);
+/* On the goroutine switched to directly: what d (off its stack now) asked
+ * for in d->op. */
+void gort__finish_deferred(gort__m *m, gort__g *d);
 void gort__switch_to_g0(gort__g *g);
 void gort__g_bootstrap(void *arg, gort__ctx_pass from);
 /* never returns; not declared noreturn, since ASan would then run

@@ -15,7 +15,7 @@
  *
  * Three switches: g0 -> g (gort__switch_to_g), g -> g0 (gort__switch_to_g0)
  * and, for a yield, park or end with a local goroutine ready, g -> g
- * directly (gort__switch_g_to_g; without sanitizers proc.c's switch_direct
+ * directly (gort__switch_g_to_g; without sanitizers proc.c's direct_switch
  * calls gort__ctx_switch itself, since none of these hooks exist then). A
  * parking goroutine's state is published only once it is fully off its
  * stack, which is what makes a wakeup that races a park safe: on the g0
@@ -225,7 +225,7 @@ void gort__post_switch(gort__ctx_pass from)
   gort__g *d = from.b;
   if (GORT__LIKELY(m == NULL))
     return;
-  gort__finish_deferred(m, d, d->op);
+  gort__finish_deferred(m, d);
 }
 
 /* The first code every goroutine runs, on its own stack. */
