@@ -77,12 +77,12 @@ static void handle_init(gort__handle *h, gort__g *g, int refs, bool embedded,
   h->foreign = foreign;
 }
 
-/* Creates and queues a goroutine. lane/foreign may be NULL. */
-static int spawn(gort__sched *s, gort__lane *lane, gort__foreign *foreign,
-                 void (*fn)(void *), void *arg, size_t stack_size,
-                 gort_g **out)
+/* Creates and queues a goroutine. m is the calling thread's M or NULL;
+ * lane/foreign may be NULL. */
+static int spawn(gort__sched *s, gort__m *m, gort__lane *lane,
+                 gort__foreign *foreign, void (*fn)(void *), void *arg,
+                 size_t stack_size, gort_g **out)
 {
-  gort__m *m;
   gort__p *p;
   gort__g *g;
   gort__handle *h = NULL;
@@ -95,7 +95,6 @@ static int spawn(gort__sched *s, gort__lane *lane, gort__foreign *foreign,
   size = stack_size ? gort__stack_round(stack_size) : s->default_stack;
   if (out && !(h = malloc(sizeof *h)))
     return GORT_ENOMEM;
-  m = gort__getm();
   p = p_enter(s, m);
   g = gort__stack_alloc(s, p, size);
   if (!g) {
@@ -160,21 +159,31 @@ int gort__spawn_internal(gort__sched *s, gort__lane *lane,
                          gort__foreign *foreign, void (*fn)(void *),
                          void *arg, size_t stack_size, gort_g **out)
 {
-  return spawn(s, lane, foreign, fn, arg, stack_size, out);
+  return spawn(s, gort__getm(), lane, foreign, fn, arg, stack_size, out);
+}
+
+/* gort__sched_get, with the M it read kept for spawn */
+static inline int spawn_on(gort_sched *h, void (*fn)(void *), void *arg,
+                           size_t stack_size, gort_g **out)
+{
+  gort__m *m = gort__getm();
+  gort__sched *s = (gort__sched *)h;
+  if (!s)
+    s = m ? m->sched : (gort__sched *)gort_sched_default();
+  if (!s)
+    return GORT_ENOMEM;
+  return spawn(s, m, NULL, NULL, fn, arg, stack_size, out);
 }
 
 GORT_API int gort_spawn(gort_sched *s, void (*fn)(void *), void *arg,
                         size_t stack_size, gort_g **out)
 {
-  gort__sched *sc = gort__sched_get(s);
-  if (!sc)
-    return GORT_ENOMEM;
-  return spawn(sc, NULL, NULL, fn, arg, stack_size, out);
+  return spawn_on(s, fn, arg, stack_size, out);
 }
 
 GORT_API int gort_go(void (*fn)(void *), void *arg)
 {
-  return gort_spawn(NULL, fn, arg, 0, NULL);
+  return spawn_on(NULL, fn, arg, 0, NULL);
 }
 
 /* Under the bucket lock: announce a joiner unless the goroutine ended. */
@@ -412,7 +421,7 @@ GORT_API int gort_main(void (*fn)(void *), void *arg)
   rec.gen = ma.gen = ++s->maingen;
   s->mainrec = &rec;
   gort__lock_release(&s->lock);
-  r = spawn(s, NULL, NULL, main_body, &ma, 0, &h);
+  r = spawn(s, gort__getm(), NULL, NULL, main_body, &ma, 0, &h);
   if (r != 0) {
     gort__lock_acquire(&s->lock);
     s->mainrec = NULL;

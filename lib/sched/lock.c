@@ -43,12 +43,6 @@ static void rank_pop(gort__lock *l)
 #define rank_pop(l) ((void)0)
 #endif
 
-void gort__lock_init(gort__lock *l, uint32_t rank)
-{
-  atomic_store_explicit(&l->key, 0, memory_order_relaxed);
-  l->rank = rank;
-}
-
 /* v: what the first exchange found (1 or 2). */
 void gort__lock_acquire_slow(gort__lock *l, uint32_t v)
 {

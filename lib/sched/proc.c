@@ -623,7 +623,7 @@ static void requeue(gort__m *m, gort__p *p, gort__g *g, bool next)
  * record goes with it unless a handle owns the record. */
 static void g_free(gort__sched *s, gort__p *p, gort__g *g, bool own_foreign)
 {
-  if (own_foreign)
+  if (own_foreign && g->foreign)
     free(g->foreign);
   GORT__SET_RELAXED(g->foreign, NULL);
   gort__stack_free(s, p, g);

@@ -84,7 +84,11 @@ typedef struct gort__lock {
   uint32_t rank;
 } gort__lock;
 #define GORT__LOCK_INIT(rank) {0, (rank)}
-void gort__lock_init(gort__lock *l, uint32_t rank);
+static inline void gort__lock_init(gort__lock *l, uint32_t rank)
+{
+  atomic_store_explicit(&l->key, 0, memory_order_relaxed);
+  l->rank = rank;
+}
 void gort__lock_acquire_slow(gort__lock *l, uint32_t v);
 void gort__lock_release_slow(gort__lock *l);
 #if defined(GORT_DEBUG_LOCKS)
@@ -255,7 +259,16 @@ typedef struct gort__timer {
    * never clear another's, even in a reused descriptor */
   _Atomic uint64_t running;
 } gort__timer;
-void gort__timer_init(gort__timer *t, void (*fn)(void *, int64_t), void *arg);
+static inline void gort__timer_init(gort__timer *t,
+                                    void (*fn)(void *, int64_t), void *arg)
+{
+  t->when = 0;
+  t->fn = fn;
+  t->arg = arg;
+  atomic_store_explicit(&t->heap, NULL, memory_order_relaxed);
+  t->index = 0;
+  atomic_store_explicit(&t->running, 0, memory_order_relaxed);
+}
 /* Arms t for when (absolute). t must not be armed. */
 void gort__timer_add(gort__sched *s, gort__timer *t, int64_t when);
 /* Disarms t if armed; if its callback is running, waits for it to return

@@ -286,6 +286,7 @@ struct gort__sched {
   gort__stackpool pools[GORT__STACK_CLASSES];
   gort__arena *arenas;
   size_t default_stack;
+  uint32_t default_class; /* size class of default_stack */
   size_t stack_hwm;
   long guard_budget; /* mprotect guards we may still spend */
   int guard_how;     /* GORT__GUARD_* ways allowed (GORT_STACK_GUARD) */
@@ -411,8 +412,70 @@ gort__g *gort__globrunqget(gort__sched *s, gort__p *p, int max);
 void gort__runqdrain_global(gort__sched *s, gort__p *p);
 
 /* ---- stack.c ---- */
-gort__g *gort__stack_alloc(gort__sched *s, gort__p *p, size_t stack_size);
-void gort__stack_free(gort__sched *s, gort__p *p, gort__g *g);
+gort__g *gort__stack_alloc_slow(gort__sched *s, gort__p *p,
+                                size_t stack_size);
+void gort__stack_free_slow(gort__sched *s, gort__p *p, gort__g *g);
+
+/* Resets what one goroutine left in a descriptor for the next. The fields
+ * from status on are read by gort_dump and shutdown at any time: never by
+ * memset. status is GORT__G_FREE already (stack_free, or a fresh or
+ * given-back page), and spawn sets id, fn, lane, foreign; the wait fields
+ * are only read while the goroutine waits. selfh, just before them, is
+ * written whole by gort_self when it is first needed. The rest is reset
+ * field by field, not by a memset: that became a "rep stos", whose start-up
+ * cost was a sixth of a spawn. ctx, cancel_lock, timer, arg and handle are
+ * spawn's to set. */
+static inline gort__g *gort__slot_reset(gort__g *g)
+{
+  _Static_assert(offsetof(gort__g, selfh) ==
+                     offsetof(gort__g, tsan_fiber) + sizeof(void *),
+                 "gort__slot_reset: a field was added before selfh; set it");
+  g->m = NULL;
+  atomic_store_explicit(&g->parkstate, 0, memory_order_relaxed);
+  g->op = 0;
+  atomic_store_explicit(&g->curwaiter, NULL, memory_order_relaxed);
+  atomic_store_explicit(&g->cancelbusy, 0, memory_order_relaxed);
+  atomic_store_explicit(&g->cancelled, 0, memory_order_relaxed);
+  g->timerwaiter = NULL;
+  g->schedlink = NULL;
+  g->asan_fake = NULL;
+  g->tsan_fiber = NULL;
+  atomic_store_explicit(&g->status, GORT__G_FREE, memory_order_relaxed);
+  return g;
+}
+
+/* A slot for a new goroutine, its descriptor at the top; NULL if out of
+ * memory or stack_size is beyond the largest class. The common case, a
+ * default-size slot from the P's cache, inlines: such a slot belongs to
+ * this scheduler, its pages are resident and its canary (if any) intact,
+ * so only what the last goroutine left needs resetting. */
+static inline gort__g *gort__stack_alloc(gort__sched *s, gort__p *p,
+                                         size_t stack_size)
+{
+  gort__g *g;
+  if (GORT__LIKELY(p && stack_size == s->default_stack && p->stackcache)) {
+    g = p->stackcache;
+    p->stackcache = g->schedlink;
+    p->nstackcache--;
+    return gort__slot_reset(g);
+  }
+  return gort__stack_alloc_slow(s, p, stack_size);
+}
+
+/* g is dead and off its stack: its slot goes to p's cache (inline) or to
+ * the pools. */
+static inline void gort__stack_free(gort__sched *s, gort__p *p, gort__g *g)
+{
+  if (GORT__LIKELY(p && g->sclass == s->default_class &&
+                   p->nstackcache < GORT__STACKCACHE_MAX)) {
+    atomic_store_explicit(&g->status, GORT__G_FREE, memory_order_release);
+    g->schedlink = p->stackcache;
+    p->stackcache = g;
+    p->nstackcache++;
+    return;
+  }
+  gort__stack_free_slow(s, p, g);
+}
 void gort__stack_cache_flush(gort__sched *s, gort__p *p);
 void gort__stack_trim(gort__sched *s);
 void gort__stack_init(gort__sched *s);
@@ -434,8 +497,14 @@ void gort__g_bootstrap(void *arg, gort__ctx_pass from);
 /* never returns; not declared noreturn, since ASan would then run
  * __asan_handle_no_return on the goroutine's stack before each call */
 void gort__g_exit(gort__g *g);
+#if defined(GORT_ASAN) || defined(GORT_TSAN)
 void gort__fiber_create(gort__g *g);
 void gort__fiber_destroy(gort__g *g);
+#else
+/* nothing to tell a sanitizer: no call on every spawn and end */
+static inline void gort__fiber_create(gort__g *g) { (void)g; }
+static inline void gort__fiber_destroy(gort__g *g) { (void)g; }
+#endif
 void gort__m_fiber_init(gort__m *m);
 bool gort__stack_ids_kept(void); /* running under valgrind */
 unsigned gort__stack_register(char *lo, char *hi);

@@ -78,6 +78,7 @@ void gort__stack_init(gort__sched *s)
     if (v >= GORT__STACK_MIN && v <= GORT__STACK_MAX)
       s->default_stack = gort__stack_round((size_t)v);
   }
+  s->default_class = size_class(s->default_stack);
   s->stack_hwm = 512;
   e = gort__os_getenv("GORT_STACK_HWM");
   if (e && *e)
@@ -160,34 +161,15 @@ static char *arena_carve(gort__sched *s, gort__stackpool *pool)
   return slot;
 }
 
-/* Lays out a fresh descriptor at the top of slot. */
+/* Lays out a fresh descriptor at the top of slot: what gort__slot_reset
+ * resets, and what stays true of the slot while it is reused from a P's
+ * cache. */
 static gort__g *slot_init(gort__sched *s, char *slot, size_t slot_size,
                           uint32_t k, uint32_t guarded)
 {
   size_t ps = gort__os_pagesize();
   gort__g *g = (gort__g *)(slot + slot_size - g_size_rounded());
-  /* the fields from status on are read by gort_dump and shutdown at any
-   * time: never by memset. status is GORT__G_FREE already (stack_free, or
-   * a fresh or given-back page), and spawn sets id, fn, lane, foreign;
-   * the wait fields are only read while the goroutine waits. selfh, just
-   * before them, is written whole by gort_self when it is first needed.
-   * The rest is reset field by field, not by a memset: that became a "rep
-   * stos", whose start-up cost was a sixth of a spawn. ctx, cancel_lock,
-   * timer, arg and handle are spawn's to set. */
-  _Static_assert(offsetof(gort__g, selfh) ==
-                     offsetof(gort__g, tsan_fiber) + sizeof(void *),
-                 "slot_init: a field was added before selfh; set it here");
-  g->m = NULL;
-  atomic_store_explicit(&g->parkstate, 0, memory_order_relaxed);
-  g->op = 0;
-  atomic_store_explicit(&g->curwaiter, NULL, memory_order_relaxed);
-  atomic_store_explicit(&g->cancelbusy, 0, memory_order_relaxed);
-  atomic_store_explicit(&g->cancelled, 0, memory_order_relaxed);
-  g->timerwaiter = NULL;
-  g->schedlink = NULL;
-  g->asan_fake = NULL;
-  g->tsan_fiber = NULL;
-  atomic_store_explicit(&g->status, GORT__G_FREE, memory_order_relaxed);
+  gort__slot_reset(g);
   g->slot = slot;
   g->stack_lo = slot + ps;
   g->stack_size = (size_t)((char *)g - g->stack_lo) & ~(size_t)15;
@@ -201,7 +183,9 @@ static gort__g *slot_init(gort__sched *s, char *slot, size_t slot_size,
   return g;
 }
 
-gort__g *gort__stack_alloc(gort__sched *s, gort__p *p, size_t stack_size)
+/* gort__stack_alloc's way when the P's cache has nothing for it. */
+gort__g *gort__stack_alloc_slow(gort__sched *s, gort__p *p,
+                                size_t stack_size)
 {
   uint32_t k = size_class(stack_size);
   gort__stackpool *pool;
@@ -211,12 +195,6 @@ gort__g *gort__stack_alloc(gort__sched *s, gort__p *p, size_t stack_size)
 
   if (k >= GORT__STACK_CLASSES)
     return NULL;
-  if (p && stack_size == s->default_stack && p->stackcache) {
-    g = p->stackcache;
-    p->stackcache = g->schedlink;
-    p->nstackcache--;
-    return slot_init(s, g->slot, s->pools[k].slot_size, k, g->guarded);
-  }
   pool = &s->pools[k];
   gort__lock_acquire(&s->stacklock);
   if (pool->hot) {
@@ -255,18 +233,12 @@ gort__g *gort__stack_alloc(gort__sched *s, gort__p *p, size_t stack_size)
   return slot_init(s, slot, pool->slot_size, k, guarded);
 }
 
-/* g is dead and off its stack. */
-void gort__stack_free(gort__sched *s, gort__p *p, gort__g *g)
+/* gort__stack_free's way when the slot does not go to p's cache: to its
+ * pool, with half of a full cache. */
+void gort__stack_free_slow(gort__sched *s, gort__p *p, gort__g *g)
 {
   gort__stackpool *pool = &s->pools[g->sclass];
   atomic_store_explicit(&g->status, GORT__G_FREE, memory_order_release);
-  if (p && pool->slot_size - gort__os_pagesize() == s->default_stack &&
-      p->nstackcache < GORT__STACKCACHE_MAX) {
-    g->schedlink = p->stackcache;
-    p->stackcache = g;
-    p->nstackcache++;
-    return;
-  }
   gort__lock_acquire(&s->stacklock);
   g->schedlink = pool->hot;
   pool->hot = g;

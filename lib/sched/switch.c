@@ -70,6 +70,7 @@ void gort__m_fiber_init(gort__m *m)
 #endif
 }
 
+#if defined(GORT_ASAN) || defined(GORT_TSAN)
 void gort__fiber_create(gort__g *g)
 {
 #if defined(GORT_TSAN)
@@ -106,6 +107,7 @@ void gort__fiber_destroy(gort__g *g)
 #endif
   (void)g;
 }
+#endif
 
 /* Only valgrind hands out stack ids worth keeping (an arena's list of them
  * would otherwise be a few bytes of every idle goroutine's cost). */

@@ -41,16 +41,6 @@ void gort__timers_free(gort__p *p)
   p->tlen = p->tcap = 0;
 }
 
-void gort__timer_init(gort__timer *t, void (*fn)(void *, int64_t), void *arg)
-{
-  t->when = 0;
-  t->fn = fn;
-  t->arg = arg;
-  atomic_store_explicit(&t->heap, NULL, memory_order_relaxed);
-  t->index = 0;
-  atomic_store_explicit(&t->running, 0, memory_order_relaxed);
-}
-
 static void heap_set(gort__p *p, uint32_t i, gort__timer *t)
 {
   p->theap[i] = t;
