@@ -454,6 +454,107 @@ START_TEST(test_handles_after_shutdown)
 }
 END_TEST
 
+/* Handle memory is pooled: a cache per P, batches between them, and a
+ * loose list for handles freed without a P. Handles made and released
+ * every way at once (by goroutines on two Ps, by a plain thread, across a
+ * maxprocs change and a shutdown) must each still name their own
+ * goroutine: two live handles sharing memory would mix up the ids. */
+#define HCHURN 1500
+typedef struct {
+  gort_sched *s;
+  gort_g *h[2][HCHURN];
+  _Atomic uint64_t ids[2][HCHURN];
+} hchurn_t;
+static void hchurn_rec(void *arg)
+{
+  atomic_store((_Atomic uint64_t *)arg, gort_g_id(gort_self()));
+}
+static void hchurn_spawn(hchurn_t *c, int k, int n)
+{
+  for (int i = 0; i < n; i++) {
+    atomic_store(&c->ids[k][i], 0);
+    ASSERT_EQ(gort_spawn(c->s, hchurn_rec, &c->ids[k][i], 0, &c->h[k][i]), 0);
+  }
+}
+static void hchurn_release(hchurn_t *c, int k, int n)
+{
+  for (int i = 0; i < n; i++) {
+    ASSERT_EQ(gort_join(c->h[k][i], gt_long_deadline()), 0);
+    ASSERT_U64_NE(atomic_load(&c->ids[k][i]), 0);
+    ASSERT_U64_EQ(gort_g_id(c->h[k][i]), atomic_load(&c->ids[k][i]));
+    gort_g_release(c->h[k][i]);
+  }
+}
+typedef struct {
+  hchurn_t *c;
+  int k, n, release;
+} hchurn_arg;
+static void hchurn_body(void *arg)
+{
+  hchurn_arg *a = arg;
+  hchurn_spawn(a->c, a->k, a->n);
+  if (a->release)
+    hchurn_release(a->c, a->k, a->n);
+}
+static void hchurn_release_body(void *arg)
+{
+  hchurn_arg *a = arg;
+  hchurn_release(a->c, a->k, a->n);
+}
+/* k = 0 and 1 on two goroutines; each releases its own if release */
+static void hchurn_goroutines(hchurn_t *c, int n, int release)
+{
+  hchurn_arg a[2] = {{c, 0, n, release}, {c, 1, n, release}};
+  gort_g *g[2];
+  for (int k = 0; k < 2; k++)
+    ASSERT_EQ(gort_spawn(c->s, hchurn_body, &a[k], 0, &g[k]), 0);
+  for (int k = 0; k < 2; k++) {
+    ASSERT_EQ(gort_join(g[k], gt_long_deadline()), 0);
+    gort_g_release(g[k]);
+  }
+}
+
+START_TEST(test_handle_pool_churn)
+{
+  static hchurn_t c;
+  int n = (int)SCALED(HCHURN);
+  if (n > HCHURN)
+    n = HCHURN;
+  memset(&c, 0, sizeof c);
+  ASSERT_EQ(gort_sched_new(&c.s, 2), 0);
+  for (int round = 0; round < 3; round++) {
+    /* made and released by goroutines on two Ps */
+    hchurn_goroutines(&c, n, 1);
+    /* made by goroutines, released by this thread, which has no P */
+    hchurn_goroutines(&c, n, 0);
+    hchurn_release(&c, 0, n);
+    hchurn_release(&c, 1, n);
+    /* made by this thread, released by a goroutine */
+    hchurn_spawn(&c, 0, n);
+    {
+      hchurn_arg a = {&c, 0, n, 1};
+      gort_g *g;
+      ASSERT_EQ(gort_spawn(c.s, hchurn_release_body, &a, 0, &g), 0);
+      ASSERT_EQ(gort_join(g, gt_long_deadline()), 0);
+      gort_g_release(g);
+    }
+    /* a P retired with its cache full, then back */
+    ASSERT_EQ(gort_sched_maxprocs(c.s, 1), 2);
+    hchurn_goroutines(&c, n, 1);
+    ASSERT_EQ(gort_sched_maxprocs(c.s, 2), 1);
+  }
+  /* shut down with handles live and cached; they outlive it, and the next
+   * scheduler makes its handles from the same pool */
+  hchurn_goroutines(&c, n, 0);
+  ASSERT_EQ(gort_sched_shutdown(c.s, gt_long_deadline()), 0);
+  hchurn_release(&c, 0, n);
+  hchurn_release(&c, 1, n);
+  ASSERT_EQ(gort_sched_new(&c.s, 2), 0);
+  hchurn_goroutines(&c, n, 1);
+  ASSERT_EQ(gort_sched_shutdown(c.s, gt_long_deadline()), 0);
+}
+END_TEST
+
 /* gort_cancel racing the goroutine's end, from another P: the canceller
  * must never reach into a stack already given back (ASan and TSan runs
  * watch this one). */
@@ -2417,6 +2518,7 @@ static Suite *sched_suite(void)
   tcase_add_test(tc, test_ids_unique_across_scheds);
   tcase_add_test(tc, test_handle_outlives_stack);
   tcase_add_test(tc, test_handles_after_shutdown);
+  tcase_add_test(tc, test_handle_pool_churn);
   tcase_add_test(tc, test_cancel_races_end);
   tcase_add_test(tc, test_self_handle);
   tcase_add_test(tc, test_yield_lets_others_run);

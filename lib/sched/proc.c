@@ -662,7 +662,7 @@ static void g_exited(gort__m *m, gort__p *p, gort__g *g)
    * its unref */
   own_foreign = !h || h->embedded;
   if (h)
-    gort__handle_unref(h);
+    gort__handle_unref(h, p);
   g_free(s, p, g, own_foreign);
   if (lane &&
       atomic_fetch_sub_explicit(&lane->ngs, 1, memory_order_acq_rel) == 1)
@@ -744,6 +744,7 @@ static void retirep(gort__m *m)
   gort__p *p = m->p;
   gort__runqdrain_global(s, p);
   gort__stack_cache_flush(s, p);
+  gort__handle_cache_flush(p);
   gort__timers_move(s, p);
   releasep(m);
   gort__lock_acquire(&s->lock);

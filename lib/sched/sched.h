@@ -96,14 +96,24 @@ typedef struct gort__handle gort__handle;
  * descriptor, which that call returns borrowed (valid while it runs, as
  * gort_self promises) and which is never freed. */
 struct gort__handle {
-  _Atomic uint32_t done;      /* bit 0 ended; bit 1 a joiner may park on it */
-  _Atomic uint32_t cancelled; /* sticky, copied from the goroutine as it ends */
-  _Atomic int refs;
-  bool embedded;              /* it is some goroutine's selfh */
-  gort__lock lock;            /* g against the goroutine's end */
-  gort__g *_Atomic g;         /* NULL once the goroutine ended */
-  uint64_t id;
-  gort__foreign *foreign;     /* owned here (freed with the handle) if set */
+  union {
+    struct {
+      _Atomic uint32_t done;  /* bit 0 ended; bit 1 a joiner may park on it */
+      _Atomic uint32_t cancelled; /* sticky, copied from the goroutine as it
+                                     ends */
+      _Atomic int refs;
+      bool embedded;          /* it is some goroutine's selfh */
+      gort__lock lock;        /* g against the goroutine's end */
+      gort__g *_Atomic g;     /* NULL once the goroutine ended */
+      uint64_t id;
+      gort__foreign *foreign; /* owned here (freed with the handle) if set */
+    };
+    struct {                  /* while free (goroutine.c) */
+      struct gort__handle *link;  /* the next in its list */
+      struct gort__handle *batch; /* a batch's first: the next batch */
+      int n;                      /* a batch's first: its length */
+    } free;
+  };
 };
 
 struct gort__g {
@@ -197,6 +207,8 @@ struct gort__p {
   /* caches */
   gort__g *stackcache;
   int nstackcache;
+  gort__handle *hcache; /* free handles (goroutine.c) */
+  int nhcache;
   uint64_t goidcache, goidcacheend;
   _Atomic int64_t nspawned, nexited; /* owner-written; summed for counts */
   gort__p *link; /* idle list */
@@ -324,7 +336,10 @@ void gort__startm(gort__sched *s, gort__p *p, bool spinning);
 gort__p *gort__pidleget(gort__sched *s);
 void gort__handoffp(gort__sched *s, gort__p *p);
 int gort__g_start(gort__sched *s, gort__g *g, bool front);
-void gort__handle_unref(gort__handle *h);
+/* Drops a reference; the last frees h. p: a P the caller holds, or NULL. */
+void gort__handle_unref(gort__handle *h, gort__p *p);
+/* p is being retired or freed: its free handles go to the process's pool. */
+void gort__handle_cache_flush(gort__p *p);
 bool gort__p_has_work(gort__sched *s, gort__p *p);
 uint32_t gort__fastrand(gort__m *m);
 void gort__sysmon_wake(gort__sched *s);

@@ -233,6 +233,7 @@ GORT_API int gort_sched_maxprocs(gort_sched *h, int n)
     dead = p->link;
     p->link = NULL;
     gort__stack_cache_flush(s, p);
+    gort__handle_cache_flush(p);
     gort__timers_move(s, p);
   }
   gort__lock_release(&resize_lock);
@@ -357,6 +358,7 @@ static void free_sched(gort__sched *s)
     m = n;
   }
   for (i = 0; i < s->nallp; i++) {
+    gort__handle_cache_flush(s->allp[i]);
     gort__timers_free(s->allp[i]);
     free(s->allp[i]);
   }
