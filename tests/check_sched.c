@@ -587,6 +587,62 @@ START_TEST(test_cancel_races_end)
 }
 END_TEST
 
+/* gort_g_cancelled reaches into a running goroutine (it pins the handle,
+ * and the end waits for the pin): a thread asks over and over while
+ * goroutines end on their own, so ends often find it inside. */
+typedef struct {
+  gort_g *_Atomic cur;
+  _Atomic int stop;
+  _Atomic long asked;
+  _Atomic int bad;
+} pin_race_t;
+static void *pin_asker(void *arg)
+{
+  pin_race_t *t = arg;
+  while (!atomic_load(&t->stop)) {
+    gort_g *h = atomic_load(&t->cur);
+    if (h && gort_g_cancelled(h) != 0)
+      atomic_store(&t->bad, 1);
+    atomic_fetch_add(&t->asked, 1);
+  }
+  return NULL;
+}
+static void spin_a_little(void *arg)
+{
+  for (volatile int i = 0; i < (int)(intptr_t)arg; i++)
+    ;
+}
+
+START_TEST(test_cancel_query_races_end)
+{
+  static pin_race_t t;
+  gort_sched *s = NULL;
+  pthread_t th;
+  int n = (int)SCALED(20000);
+  memset(&t, 0, sizeof t);
+  ASSERT_EQ(gort_sched_new(&s, 2), 0);
+  ASSERT_EQ(pthread_create(&th, NULL, pin_asker, &t), 0);
+  for (int i = 0; i < n; i++) {
+    gort_g *h = NULL;
+    ASSERT_EQ(gort_spawn(s, spin_a_little, (void *)(intptr_t)(i % 64), 0, &h),
+              0);
+    atomic_store(&t.cur, h);
+    ASSERT_EQ(gort_join(h, gt_long_deadline()), 0);
+    /* the asker may still hold h: swap it out, then let it finish a turn */
+    atomic_store(&t.cur, NULL);
+    long seen = atomic_load(&t.asked);
+    while (atomic_load(&t.asked) < seen + 2)
+      sched_yield();
+    ASSERT_EQ(gort_g_cancelled(h), 0);
+    gort_g_release(h);
+  }
+  atomic_store(&t.stop, 1);
+  ASSERT_EQ(pthread_join(th, NULL), 0);
+  ASSERT_EQ(atomic_load(&t.bad), 0);
+  ASSERT_EQ(gort_sched_shutdown(s, gt_long_deadline()), 0);
+}
+END_TEST
+
 /* gort_self in a goroutine started without a handle: a borrowed handle,
  * the same on every call, that gort_g_release leaves alone. In a goroutine
  * started with one, gort_self is that handle. */
@@ -2520,6 +2576,7 @@ static Suite *sched_suite(void)
   tcase_add_test(tc, test_handles_after_shutdown);
   tcase_add_test(tc, test_handle_pool_churn);
   tcase_add_test(tc, test_cancel_races_end);
+  tcase_add_test(tc, test_cancel_query_races_end);
   tcase_add_test(tc, test_self_handle);
   tcase_add_test(tc, test_yield_lets_others_run);
 

@@ -13,6 +13,7 @@
  */
 #include "config.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -248,7 +249,6 @@ static void handle_init(gort__handle *h, gort__g *g, int refs, bool embedded,
   atomic_init(&h->cancelled, 0);
   atomic_init(&h->refs, refs);
   h->embedded = embedded;
-  gort__lock_init(&h->lock, GORT__RANK_HANDLE);
   atomic_init(&h->g, g);
   h->id = g->id;
   h->foreign = foreign;
@@ -373,15 +373,61 @@ GORT_API int gort_go(void (*fn)(void *), void *arg)
   return spawn_on(NULL, fn, arg, 0, NULL);
 }
 
+/* Keeps h's goroutine from ending (its end waits) while the caller reaches
+ * into h->g; false if it ended already. Each true needs a handle_unpin. */
+static bool handle_pin(gort__handle *h)
+{
+  uint32_t v = atomic_load_explicit(&h->done, memory_order_acquire);
+  while (!(v & GORT__HDONE_ENDED))
+    if (atomic_compare_exchange_weak_explicit(&h->done, &v,
+                                              v + GORT__HDONE_PIN,
+                                              memory_order_acq_rel,
+                                              memory_order_acquire))
+      return true;
+  return false;
+}
+
+static void handle_unpin(gort__handle *h)
+{
+  uint32_t v = atomic_fetch_sub_explicit(&h->done, GORT__HDONE_PIN,
+                                         memory_order_acq_rel);
+  if ((v & GORT__HDONE_ENDED) && v / GORT__HDONE_PIN == 1)
+    gort__os_futex_wake((uint32_t *)&h->done, INT_MAX);
+}
+
+/* One atomic for an end nobody reaches into or waits for: the pins that
+ * replaced a lock taken and dropped on every end saved two. */
+void gort__handle_end(gort__handle *h, gort__g *g)
+{
+  uint32_t v;
+  /* before the ended bit, which publishes it to joiners */
+  if (atomic_load_explicit(&g->cancelled, memory_order_relaxed))
+    atomic_store_explicit(&h->cancelled, 1, memory_order_relaxed);
+  atomic_store_explicit(&h->g, NULL, memory_order_relaxed);
+  v = atomic_fetch_or_explicit(&h->done, GORT__HDONE_ENDED,
+                               memory_order_acq_rel);
+  /* callers pinned before it are inside g: its slot must outlive them.
+   * They hold no lock the end needs, and only the pinned decrement now. */
+  while (v / GORT__HDONE_PIN) {
+    gort__os_futex_wait((uint32_t *)&h->done, v, GORT_NEVER);
+    v = atomic_load_explicit(&h->done, memory_order_acquire);
+  }
+  /* ends nobody waits for skip the parking lot */
+  if (v & GORT__HDONE_JOINWAIT)
+    gort__plot_unpark_n(&h->done, SIZE_MAX, 0, NULL, NULL);
+}
+
 /* Under the bucket lock: announce a joiner unless the goroutine ended. */
 static bool join_validate(void *ctx)
 {
   gort__handle *h = ctx;
   uint32_t v = atomic_load_explicit(&h->done, memory_order_acquire);
-  while (!(v & 1)) {
-    if (v & 2 || atomic_compare_exchange_weak_explicit(
-                     &h->done, &v, v | 2, memory_order_acq_rel,
-                     memory_order_acquire))
+  while (!(v & GORT__HDONE_ENDED)) {
+    if (v & GORT__HDONE_JOINWAIT ||
+        atomic_compare_exchange_weak_explicit(&h->done, &v,
+                                              v | GORT__HDONE_JOINWAIT,
+                                              memory_order_acq_rel,
+                                              memory_order_acquire))
       return true;
   }
   return false;
@@ -396,7 +442,8 @@ GORT_API int gort_join(gort_g *gh, int64_t deadline)
   if (!h)
     return GORT_EINVAL;
   /* a finished goroutine joins with 0, always, even for a cancelled caller */
-  if (atomic_load_explicit(&h->done, memory_order_acquire) & 1)
+  if (atomic_load_explicit(&h->done, memory_order_acquire) &
+      GORT__HDONE_ENDED)
     return 0;
   if ((r = gort__check_cancel()) != 0)
     return r;
@@ -420,13 +467,14 @@ GORT_API int gort_cancel(gort_g *gh)
   if (!h)
     return GORT_EINVAL;
   atomic_store_explicit(&h->cancelled, 1, memory_order_relaxed);
-  /* the lock keeps the goroutine from ending (and its slot from being
+  /* the pin keeps the goroutine from ending (and its slot from being
    * reused) while we reach into it */
-  gort__lock_acquire(&h->lock);
-  g = atomic_load_explicit(&h->g, memory_order_relaxed);
-  if (g)
-    gort__cancel_g(g);
-  gort__lock_release(&h->lock);
+  if (handle_pin(h)) {
+    g = atomic_load_explicit(&h->g, memory_order_relaxed);
+    if (g)
+      gort__cancel_g(g);
+    handle_unpin(h);
+  }
   return 0;
 }
 
@@ -487,11 +535,12 @@ GORT_API int gort_g_cancelled(const gort_g *gh)
   if (atomic_load_explicit(&h->cancelled, memory_order_acquire))
     return 1;
   /* cancelled some other way (shutdown cancels every goroutine)? */
-  gort__lock_acquire(&h->lock);
+  if (!handle_pin(h))
+    return atomic_load_explicit(&h->cancelled, memory_order_acquire) != 0;
   g = atomic_load_explicit(&h->g, memory_order_relaxed);
   c = g ? atomic_load_explicit(&g->cancelled, memory_order_acquire) != 0
         : atomic_load_explicit(&h->cancelled, memory_order_relaxed) != 0;
-  gort__lock_release(&h->lock);
+  handle_unpin(h);
   return c;
 }
 

@@ -645,19 +645,8 @@ static void g_exited(gort__m *m, gort__p *p, gort__g *g)
         memory_order_relaxed);
   else
     atomic_fetch_sub_explicit(&s->ng_extra, 1, memory_order_relaxed);
-  if (h) {
-    /* no canceller is inside g once h->g is NULL under h's lock */
-    gort__lock_acquire(&h->lock);
-    atomic_store_explicit(&h->g, NULL, memory_order_relaxed);
-    if (atomic_load_explicit(&g->cancelled, memory_order_relaxed))
-      atomic_store_explicit(&h->cancelled, 1, memory_order_relaxed);
-    gort__lock_release(&h->lock);
-    /* bit 1: finished; bit 2: a joiner may be parked (set under the
-     * bucket lock by gort_join), so ends nobody waits for skip the
-     * parking lot */
-    if (atomic_exchange_explicit(&h->done, 1, memory_order_acq_rel) & 2)
-      gort__plot_unpark_n(&h->done, SIZE_MAX, 0, NULL, NULL);
-  }
+  if (h)
+    gort__handle_end(h, g);
   /* a handle of gort_spawn's owns the foreign record; h is not read after
    * its unref */
   own_foreign = !h || h->embedded;

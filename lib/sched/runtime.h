@@ -66,7 +66,6 @@ static inline void gort__spin_step(int *spins)
 enum gort__lockrank {
   GORT__RANK_DEFAULT = 2, /* creating the default scheduler */
   GORT__RANK_RESIZE = 4,  /* gort_sched_maxprocs, one at a time */
-  GORT__RANK_HANDLE = 6,  /* a gort_g handle: cancel against the end */
   GORT__RANK_SCHED = 10,  /* gort__sched.lock: idle lists, global runq */
   GORT__RANK_LANE = 20,   /* gort__lane.lock */
   GORT__RANK_BLOCKPOOL = 30,

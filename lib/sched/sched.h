@@ -98,12 +98,13 @@ typedef struct gort__handle gort__handle;
 struct gort__handle {
   union {
     struct {
-      _Atomic uint32_t done;  /* bit 0 ended; bit 1 a joiner may park on it */
+      /* GORT__HDONE_*: ended, a joiner may park on it, and a count of
+       * callers reaching into g, whom the end waits for */
+      _Atomic uint32_t done;
       _Atomic uint32_t cancelled; /* sticky, copied from the goroutine as it
                                      ends */
       _Atomic int refs;
       bool embedded;          /* it is some goroutine's selfh */
-      gort__lock lock;        /* g against the goroutine's end */
       gort__g *_Atomic g;     /* NULL once the goroutine ended */
       uint64_t id;
       gort__foreign *foreign; /* owned here (freed with the handle) if set */
@@ -336,6 +337,12 @@ void gort__startm(gort__sched *s, gort__p *p, bool spinning);
 gort__p *gort__pidleget(gort__sched *s);
 void gort__handoffp(gort__sched *s, gort__p *p);
 int gort__g_start(gort__sched *s, gort__g *g, bool front);
+#define GORT__HDONE_ENDED 1u
+#define GORT__HDONE_JOINWAIT 2u /* set under the bucket lock by gort_join */
+#define GORT__HDONE_PIN 4u      /* one caller inside h->g (goroutine.c) */
+/* The end of h's goroutine g, off its stack: publishes it to joiners and
+ * waits out callers still reaching into g. */
+void gort__handle_end(gort__handle *h, gort__g *g);
 /* Drops a reference; the last frees h. p: a P the caller holds, or NULL. */
 void gort__handle_unref(gort__handle *h, gort__p *p);
 /* p is being retired or freed: its free handles go to the process's pool. */
