@@ -334,8 +334,9 @@ static int spawn(gort__sched *s, gort__m *m, gort__lane *lane,
     /* A goroutine that lost its P yields to get one back: spawning on
      * without one would put every goroutine on the global queue, each
      * spawn taking the scheduler's and the stack pools' locks against
-     * the Ms that run them (bench/spawn join at 1 P: 130 ns a goroutine
-     * in the rounds where the join loop had run 10 ms and lost the P). */
+     * the M that runs them. At 1 P, 200,000 spawns right after 30 ms
+     * without a scheduling point took 212-324 ns each that way, 42-60
+     * with this yield. */
     if (p_lost(s, m))
       gort_yield();
   }
