@@ -454,11 +454,12 @@ START_TEST(test_handles_after_shutdown)
 }
 END_TEST
 
-/* Handle memory is pooled: a cache per P, batches between them, and a
- * loose list for handles freed without a P. Handles made and released
- * every way at once (by goroutines on two Ps, by a plain thread, across a
- * maxprocs change and a shutdown) must each still name their own
- * goroutine: two live handles sharing memory would mix up the ids. */
+/* Handle memory is pooled: a cache per M, batches between them, and a
+ * loose list for handles freed by plain threads. Handles made and released
+ * every way at once (by goroutines on two Ps, by a plain thread, before
+ * and after their goroutines end, across a maxprocs change and a
+ * shutdown) must each still name their own goroutine: two live handles
+ * sharing memory would mix up the ids. */
 #define HCHURN 1500
 typedef struct {
   gort_sched *s;
@@ -495,6 +496,31 @@ static void hchurn_body(void *arg)
   hchurn_spawn(a->c, a->k, a->n);
   if (a->release)
     hchurn_release(a->c, a->k, a->n);
+}
+typedef struct {
+  gort_wg gate, done;
+} hchurn_gate_t;
+static void hchurn_gated(void *arg)
+{
+  hchurn_gate_t *t = arg;
+  gort_wg_wait(&t->gate, GORT_NEVER);
+  gort_wg_done(&t->done);
+}
+/* n handles released while their goroutines still wait: each end frees
+ * its own handle */
+static void hchurn_release_first(hchurn_t *c, int n)
+{
+  static hchurn_gate_t t;
+  memset(&t, 0, sizeof t);
+  ASSERT_EQ(gort_wg_add(&t.gate, 1), 0);
+  ASSERT_EQ(gort_wg_add(&t.done, n), 0);
+  for (int i = 0; i < n; i++) {
+    gort_g *h;
+    ASSERT_EQ(gort_spawn(c->s, hchurn_gated, &t, 0, &h), 0);
+    gort_g_release(h);
+  }
+  ASSERT_EQ(gort_wg_done(&t.gate), 0);
+  ASSERT_EQ(gort_wg_wait(&t.done, gt_long_deadline()), 0);
 }
 static void hchurn_release_body(void *arg)
 {
@@ -538,7 +564,9 @@ START_TEST(test_handle_pool_churn)
       ASSERT_EQ(gort_join(g, gt_long_deadline()), 0);
       gort_g_release(g);
     }
-    /* a P retired with its cache full, then back */
+    /* released before their goroutines end, which free them */
+    hchurn_release_first(&c, n);
+    /* a P retired, then back */
     ASSERT_EQ(gort_sched_maxprocs(c.s, 1), 2);
     hchurn_goroutines(&c, n, 1);
     ASSERT_EQ(gort_sched_maxprocs(c.s, 2), 1);

@@ -189,6 +189,7 @@ void gort__mstart_common(gort__m *m)
 
 void gort__mexit_common(gort__m *m)
 {
+  gort__handle_cache_flush(m);
   if (m->altstack)
     gort__os_altstack_free();
   gort__tls_m = NULL;
@@ -645,13 +646,11 @@ static void g_exited(gort__m *m, gort__p *p, gort__g *g)
         memory_order_relaxed);
   else
     atomic_fetch_sub_explicit(&s->ng_extra, 1, memory_order_relaxed);
-  if (h)
-    gort__handle_end(h, g);
-  /* a handle of gort_spawn's owns the foreign record; h is not read after
-   * its unref */
+  /* a handle of gort_spawn's owns the foreign record; h may be gone once
+   * its end has dropped the goroutine's reference */
   own_foreign = !h || h->embedded;
   if (h)
-    gort__handle_unref(h, p);
+    gort__handle_end(h, g, m);
   g_free(s, p, g, own_foreign);
   if (lane &&
       atomic_fetch_sub_explicit(&lane->ngs, 1, memory_order_acq_rel) == 1)
@@ -733,7 +732,6 @@ static void retirep(gort__m *m)
   gort__p *p = m->p;
   gort__runqdrain_global(s, p);
   gort__stack_cache_flush(s, p);
-  gort__handle_cache_flush(p);
   gort__timers_move(s, p);
   releasep(m);
   gort__lock_acquire(&s->lock);

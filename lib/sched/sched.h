@@ -98,12 +98,12 @@ typedef struct gort__handle gort__handle;
 struct gort__handle {
   union {
     struct {
-      /* GORT__HDONE_*: ended, a joiner may park on it, and a count of
-       * callers reaching into g, whom the end waits for */
+      /* GORT__HDONE_*: ended, a joiner may park on it, the goroutine's
+       * and the caller's references, and a count of callers reaching
+       * into g, whom the end waits for */
       _Atomic uint32_t done;
       _Atomic uint32_t cancelled; /* sticky, copied from the goroutine as it
                                      ends */
-      _Atomic int refs;
       bool embedded;          /* it is some goroutine's selfh */
       gort__g *_Atomic g;     /* NULL once the goroutine ended */
       uint64_t id;
@@ -181,6 +181,9 @@ struct gort__m {
   size_t g0_size;
   void *asan_fake_g0;
   void *tsan_g0;
+  /* free handles (goroutine.c): only the M's own thread touches them */
+  gort__handle *hcache;
+  int nhcache;
 };
 
 struct gort__p {
@@ -208,8 +211,6 @@ struct gort__p {
   /* caches */
   gort__g *stackcache;
   int nstackcache;
-  gort__handle *hcache; /* free handles (goroutine.c) */
-  int nhcache;
   uint64_t goidcache, goidcacheend;
   _Atomic int64_t nspawned, nexited; /* owner-written; summed for counts */
   gort__p *link; /* idle list */
@@ -339,14 +340,15 @@ void gort__handoffp(gort__sched *s, gort__p *p);
 int gort__g_start(gort__sched *s, gort__g *g, bool front);
 #define GORT__HDONE_ENDED 1u
 #define GORT__HDONE_JOINWAIT 2u /* set under the bucket lock by gort_join */
-#define GORT__HDONE_PIN 4u      /* one caller inside h->g (goroutine.c) */
-/* The end of h's goroutine g, off its stack: publishes it to joiners and
- * waits out callers still reaching into g. */
-void gort__handle_end(gort__handle *h, gort__g *g);
-/* Drops a reference; the last frees h. p: a P the caller holds, or NULL. */
-void gort__handle_unref(gort__handle *h, gort__p *p);
-/* p is being retired or freed: its free handles go to the process's pool. */
-void gort__handle_cache_flush(gort__p *p);
+#define GORT__HDONE_GREF 4u     /* the goroutine's reference (its end's) */
+#define GORT__HDONE_CREF 8u     /* the caller's (gort_g_release's) */
+#define GORT__HDONE_PIN 16u     /* one caller inside h->g (goroutine.c) */
+/* The end of h's goroutine g, off its stack: publishes it to joiners,
+ * waits out callers still reaching into g, and drops the goroutine's
+ * reference (freeing h if it was the last). m: the calling thread's M. */
+void gort__handle_end(gort__handle *h, gort__g *g, gort__m *m);
+/* m's thread is leaving: its free handles go to the process's pool. */
+void gort__handle_cache_flush(gort__m *m);
 bool gort__p_has_work(gort__sched *s, gort__p *p);
 uint32_t gort__fastrand(gort__m *m);
 void gort__sysmon_wake(gort__sched *s);

@@ -233,7 +233,6 @@ GORT_API int gort_sched_maxprocs(gort_sched *h, int n)
     dead = p->link;
     p->link = NULL;
     gort__stack_cache_flush(s, p);
-    gort__handle_cache_flush(p);
     gort__timers_move(s, p);
   }
   gort__lock_release(&resize_lock);
@@ -354,11 +353,11 @@ static void free_sched(gort__sched *s)
   int i;
   while (m) {
     gort__m *n = m->alllink;
+    gort__handle_cache_flush(m); /* empty unless its thread never ran */
     free(m);
     m = n;
   }
   for (i = 0; i < s->nallp; i++) {
-    gort__handle_cache_flush(s->allp[i]);
     gort__timers_free(s->allp[i]);
     free(s->allp[i]);
   }
