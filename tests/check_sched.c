@@ -551,7 +551,7 @@ START_TEST(test_handle_pool_churn)
   for (int round = 0; round < 3; round++) {
     /* made and released by goroutines on two Ps */
     hchurn_goroutines(&c, n, 1);
-    /* made by goroutines, released by this thread, which has no P */
+    /* made by goroutines, released by this thread, which is not an M */
     hchurn_goroutines(&c, n, 0);
     hchurn_release(&c, 0, n);
     hchurn_release(&c, 1, n);

@@ -9,7 +9,9 @@
  *
  * Spawning from a goroutine takes the P for the few instructions it needs
  * (stack cache, id cache, run queue) with one CAS on the P's state word; a
- * P taken by sysmon meanwhile just sends the spawn down the global path.
+ * P taken by sysmon meanwhile sends the spawn down the global path, and the
+ * spawner then yields to get a P back. Handles come from a pool of the
+ * process's, cached per M (below).
  */
 #include "config.h"
 
