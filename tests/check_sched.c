@@ -543,7 +543,9 @@ static void hchurn_goroutines(hchurn_t *c, int n, int release)
 START_TEST(test_handle_pool_churn)
 {
   static hchurn_t c;
-  int n = (int)SCALED(HCHURN);
+  /* at least 300 even in the slow runs: enough to fill an M's cache
+   * (64) several times, so that TSan sees batches move through the pool */
+  int n = (int)gt_scaled(HCHURN, 300);
   if (n > HCHURN)
     n = HCHURN;
   memset(&c, 0, sizeof c);

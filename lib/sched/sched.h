@@ -182,7 +182,8 @@ struct gort__m {
   void *asan_fake_g0;
   void *tsan_g0;
   /* free handles (goroutine.c): only the M's own thread touches them */
-  gort__handle *hcache;
+  gort__handle *hcache; /* a list of nhcache, below HBATCH */
+  gort__handle *hspare; /* NULL or a full batch */
   int nhcache;
 };
 
