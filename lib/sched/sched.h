@@ -1,7 +1,7 @@
 /*
  * sched.h - the bodies of G, M, P and the scheduler (Go's runtime2.go).
  *
- * G  a goroutine. Its descriptor lives at the top of its own stack slot, so
+ * G  a goroutine. Its descriptor lives in the top page of its stack slot, so
  *    a blocked goroutine costs one resident page when its frames are small.
  * M  an OS thread. It runs the scheduler on its own stack (g0) and switches
  *    to goroutines; it needs a P to run them, except lane Ms and Ms whose P
