@@ -45,13 +45,14 @@ static size_t g_size_rounded(void)
  * frames just below it, would share one page offset and so the same few
  * L1 sets (bits 6-11 of the address): the 16 goroutines a spawner queues
  * before they run evict each other's hot lines from 8 ways. A goroutine's
- * hot top (descriptor, the first frames) is about 512 bytes: 4 x 256 and
- * 3 x 256 did half as well, 4 x 128 nothing, and offsets of whole pages
- * (L2 sets alone) nothing. bench/spawn at 1 P, medians: wg 37.6 -> 30.7
- * ns, join 48.1 -> 41.2; at 2 Ps join 53.7 -> 44.8. The price: frames
- * reach a second page up to 1.5 KiB sooner. bench/rss still measures one
- * page per blocked goroutine (its goroutines still did with colours of
- * up to 2688 bytes). */
+ * hot top (descriptor, the first frames) is about 512 bytes, and the
+ * steps had to be at least 384 apart: 8 x 256 and 3 x 384 did as well as
+ * 4 x 512, 4 x 256 and 3 x 256 half as well, 4 x 128 and 8 x 64 next to
+ * nothing, whole pages apart (L2 sets alone) nothing. bench/spawn at 1 P,
+ * medians: wg 37.6 -> 30.7 ns, join 48.1 -> 41.2; at 2 Ps join 53.7 ->
+ * 44.8. The price: frames reach a second page up to 1.5 KiB sooner. The
+ * blocked goroutines of bench/rss still touch one page each (they did
+ * with colours of up to 2688 bytes). */
 #define COLOURS 4
 #define COLOUR_STEP 512
 static gort__g *g_of_slot(char *slot, size_t slot_size)
