@@ -136,6 +136,13 @@ static __attribute__((noinline)) gort__handle *handle_alloc_slow(gort__m *m)
   int n;
   if (!handle_pooled())
     return malloc(sizeof *h);
+  if (m && m->hspare) { /* m's list is empty: its spare takes over */
+    h = m->hspare;
+    m->hspare = NULL;
+    m->hcache = h->free.link;
+    m->nhcache = HBATCH - 1;
+    return h;
+  }
   gort__lock_acquire(&hpool_lock);
   if (hbatches) {
     h = hbatches;
@@ -180,11 +187,6 @@ have:
 static inline gort__handle *handle_alloc(gort__m *m)
 {
   gort__handle *h;
-  if (m && !m->hcache && m->hspare) {
-    m->hcache = m->hspare;
-    m->nhcache = HBATCH;
-    m->hspare = NULL;
-  }
   if (m && m->hcache) {
     h = m->hcache;
     m->hcache = h->free.link;
