@@ -408,6 +408,65 @@ START_TEST(test_cancel_deadline_race)
 }
 END_TEST
 
+/* Go's promise: once Err is non-nil, Done is closed. A watcher on another
+ * P spins on gort_context_err while the context is cancelled, and looks at
+ * done the moment err shows; and a child made just as its parent is
+ * cancelled, if born done, must find its parent's done closed. */
+static void err_watcher(void *arg)
+{
+  gort_context *c = arg;
+  int64_t spins = 0;
+  while (gort_context_err(c) == 0)
+    if (++spins % 4096 == 0)
+      gort_yield(); /* lets the canceller in if we share a P */
+  assert_done(c);
+}
+
+static void cancel_fn(void *c)
+{
+  ASSERT_EQ(gort_context_cancel(c), 0);
+}
+
+static void err_done_body(void *arg)
+{
+  (void)arg;
+  uint64_t seed = 5;
+  int64_t n = SCALED(20000);
+  for (int64_t i = 0; i < n; i++) {
+    gort_context *c, *child = NULL;
+    gort_g *g = NULL;
+    int64_t until;
+    ASSERT_EQ(gort_context_with_cancel(gort_context_background(), &c), 0);
+    ASSERT_EQ(gort_spawn(NULL, err_watcher, c, 0, &g), 0);
+    until = gort_now() + (int64_t)(gt_rand(&seed) % GT_US(5));
+    while (gort_now() < until) {
+    }
+    if (i & 1) {
+      ASSERT_EQ(gort_context_cancel(c), 0);
+    } else {
+      /* the watcher's P cancels nothing: a child is born as it may */
+      gort_g *k = NULL;
+      ASSERT_EQ(gort_spawn(NULL, cancel_fn, c, 0, &k), 0);
+      ASSERT_EQ(gort_context_with_cancel(c, &child), 0);
+      if (gort_context_err(child))
+        assert_done(c);
+      ASSERT_EQ(gort_join(k, gt_long_deadline()), 0);
+      gort_g_release(k);
+    }
+    ASSERT_EQ(gort_join(g, gt_long_deadline()), 0);
+    gort_g_release(g);
+    if (child)
+      gort_context_release(child);
+    gort_context_release(c);
+  }
+}
+
+START_TEST(test_err_means_done)
+{
+  gt_run_in(2, err_done_body, NULL);
+}
+END_TEST
+
 /* The last release while the deadline's callback may be cancelling the
  * context and its child on another M: the free waits for it (ASan sees a
  * use after free otherwise). */
@@ -799,6 +858,7 @@ static Suite *context_suite(void)
 
   tc = gt_tcase(s, "stress", 300);
   tcase_add_test(tc, test_cancel_deadline_race);
+  tcase_add_test(tc, test_err_means_done);
   tcase_add_test(tc, test_release_vs_deadline);
   tcase_add_test(tc, test_release_vs_cancel);
   tcase_add_test(tc, test_churn);

@@ -8,12 +8,21 @@
  * background context with its lazily made, never closed done channel.
  *
  * States. A context is live (err 0) or done (err set, once, under its lock,
- * then done closed by the same party: the winner). Whoever sets err wins:
- * gort_context_cancel, the last release, the deadline timer, or an
- * ancestor's cancellation; the losers do nothing, so done is closed exactly
- * once and err is the winner's reason. Done-ness is closed downwards: the
- * winner detaches the children list under the lock and cancels each child
- * with its own err, and a child made under a done parent is born done.
+ * then done closed by the same party: the winner, which then sets closed).
+ * Whoever sets err wins: gort_context_cancel, the last release, the
+ * deadline timer, or an ancestor's cancellation; the losers do nothing, so
+ * done is closed exactly once and err is the winner's reason. Done-ness is
+ * closed downwards: the winner detaches the children list under the lock
+ * and cancels each child with its own err, and a child made under a done
+ * parent is born done.
+ *
+ * gort_context_err, and the birth of a child under a done parent, wait
+ * out the moment between err and closed (the winner has only its close
+ * left to do). So, as in Go, an err seen means done is closed, and an
+ * ancestor's done closes before ours. Without the wait, a child born done
+ * while the winner's thread was preempted between its parent's err and
+ * its parent's close had its done closed first (check_context's race test
+ * saw it once under TSan).
  *
  * Locks. A context's lock guards its err transition, its children list and
  * its children's sibling links and `linked` flags. Nobody holds two context
@@ -67,6 +76,7 @@ struct gort_context {
   _Atomic int64_t refs;   /* every reference: users' and children's */
   _Atomic int64_t urefs;  /* users' only: the last one gone cancels c */
   _Atomic int err;        /* 0 live; else the winner's reason; set under lock */
+  _Atomic bool closed;    /* done is closed: set by the winner after err */
   gort_context *parent;   /* NULL: a child of background, or born done */
   gort_context *children; /* under lock */
   gort_context *prev, *next; /* siblings: under parent->lock */
@@ -111,7 +121,22 @@ static bool cancel_one(gort_context *c, int err, gort_context **work)
   c->children = NULL;
   gort__lock_release(&c->lock);
   gort_chan_close(c->done); /* err is set before anyone sees done closed */
+  atomic_store_explicit(&c->closed, true, memory_order_release);
   return true;
+}
+
+/* c's err is set: returns once its winner has closed done too. The winner
+ * is running (between its unlock and its close nothing parks), so this is
+ * a short wait unless its thread is preempted, hence the OS yield. */
+static void wait_closed(gort_context *c)
+{
+  int n = 0;
+  while (!atomic_load_explicit(&c->closed, memory_order_acquire)) {
+    if (++n < 64)
+      gort__os_relax();
+    else
+      gort__os_yield();
+  }
 }
 
 /* Removes c from its parent's children if it is still there. */
@@ -255,11 +280,15 @@ static int make_child(gort_context *parent, int64_t deadline,
     gort__lock_release(&parent->lock);
   }
   if (perr || expired) {
-    /* born done; nobody else can see c yet */
+    /* born done; nobody else can see c yet. Our done closes after the
+     * parent's, as it would had we been its child when it was cancelled */
+    if (perr)
+      wait_closed(parent);
     c->timed = false;
     atomic_store_explicit(&c->err, perr ? perr : GORT_ETIMEDOUT,
                           memory_order_relaxed);
     gort_chan_close(c->done);
+    atomic_store_explicit(&c->closed, true, memory_order_relaxed);
   } else if (c->timed) {
     gort__timer_add(s, &c->timer, deadline);
   }
@@ -320,9 +349,13 @@ GORT_API int gort_context_err(gort_context *c)
 {
   if (!c)
     return GORT_EINVAL;
+  int err;
   if (is_bg(c))
     return 0;
-  return atomic_load_explicit(&c->err, memory_order_acquire);
+  err = atomic_load_explicit(&c->err, memory_order_acquire);
+  if (err)
+    wait_closed(c);
+  return err;
 }
 
 GORT_API int64_t gort_context_deadline(gort_context *c)
