@@ -347,9 +347,9 @@ GORT_API gort_chan *gort_context_done(gort_context *c)
 
 GORT_API int gort_context_err(gort_context *c)
 {
+  int err;
   if (!c)
     return GORT_EINVAL;
-  int err;
   if (is_bg(c))
     return 0;
   err = atomic_load_explicit(&c->err, memory_order_acquire);
