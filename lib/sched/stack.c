@@ -44,15 +44,15 @@ static size_t g_size_rounded(void)
  * Slots are a power of two apart, so without it every descriptor, and the
  * frames just below it, would share one page offset and so the same few
  * L1 sets (bits 6-11 of the address): the 16 goroutines a spawner queues
- * before they run evict each other's hot lines from 8 ways. A goroutine's
- * hot top (descriptor, the first frames) is about 512 bytes, and the
- * steps had to be at least 384 apart: 8 x 256 and 3 x 384 did as well as
- * 4 x 512, 4 x 256 and 3 x 256 half as well, 4 x 128 and 8 x 64 next to
- * nothing, whole pages apart (L2 sets alone) nothing. bench/spawn at 1 P,
- * medians: wg 37.6 -> 30.7 ns, join 48.1 -> 41.2; at 2 Ps join 53.7 ->
- * 44.8. The price: frames reach a second page up to 1.5 KiB sooner. The
- * blocked goroutines of bench/rss still touch one page each (they did
- * with colours of up to 2688 bytes). */
+ * before they run evict each other's hot lines from 8 ways. bench/spawn
+ * wg at 1 P, medians, by colours x step: none 37.6 ns; 4 x 512 30.6,
+ * 8 x 256 30.8, 6 x 192 30.3, 3 x 384 30.6; 3 x 320 32.6, 4 x 256 33.7,
+ * 2 x 512 34.2, 4 x 192 34.3, 3 x 256 34.9; 4 x 128 36.6; whole pages
+ * apart (L2 sets alone) 37.0-37.5. The good ones spread the descriptors
+ * over 768 bytes or more. With 4 x 512: join at 1 P 48.1 -> 41.2, at 2
+ * Ps 53.7 -> 44.8. The price: frames reach a second page up to 1.5 KiB
+ * sooner. The blocked goroutines of bench/rss still touch one page each
+ * (they did with colours of up to 2688 bytes). */
 #define COLOURS 4
 #define COLOUR_STEP 512
 static gort__g *g_of_slot(char *slot, size_t slot_size)
